@@ -1,0 +1,229 @@
+#!/usr/bin/python
+# Copyright: restoreops.dr contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: key_escrow_check
+short_description: Prove that escrowed keys exist, are private, live apart from the data and still decrypt it
+version_added: 0.1.0
+description:
+  - Checks escrowed copies of backup and disk encryption keys before they are needed, so that a restore never
+    starts with a verified backup and no way to decrypt it.
+  - Runs five checks per item and reports each by name.
+    C(exists) (the escrowed key and passphrase files are there),
+    C(mode) (no looser than O(max_mode)),
+    C(apart) (key and passphrase are not in the same directory, and neither sits on the filesystem of the
+    repository, the device or O(items[].protected_paths)),
+    C(decrypts) (the repository or device opens with only the escrowed secrets, or the digest matches), and
+    C(current) (the escrowed key is the key in force now, not one replaced after the export).
+  - For borg the repository is opened through a private temporary directory holding a copy of its C(config) (in
+    repokey mode with the escrowed key in place of the repository's own) and links to its segments, so borg has
+    nothing but the escrowed key and passphrase; keyfile mode uses C(BORG_KEY_FILE). The repository, its locks and
+    the caller's borg cache and security directories are not touched.
+  - For restic C(restic cat config) runs with C(RESTIC_PASSWORD_FILE) set to the escrowed password file, with
+    C(--no-lock --no-cache). For luks C(cryptsetup open --test-passphrase --key-file) maps nothing. For kind
+    C(file) (an exported KMS or Vault key) the SHA-256 digest is compared.
+  - Read-only in every mode. Secrets travel by file descriptor, environment or file, never on a command line, and
+    are never returned.
+author:
+  - restoreops.dr contributors
+extends_documentation_fragment:
+  - restoreops.dr.attributes
+attributes:
+  check_mode:
+    support: full
+    details:
+      - The module only reads; check mode runs the same checks.
+  diff_mode:
+    support: none
+    details:
+      - Nothing changes, so there is nothing to diff.
+  idempotent:
+    support: full
+options:
+  items:
+    description:
+      - The escrowed keys to check.
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      name:
+        description: A name for the item, used in RV(results) and messages. Unique within O(items).
+        type: str
+        required: true
+      kind:
+        description:
+          - What the key protects.
+          - V(borg) a borg 1.2 repository (repokey or keyfile mode), V(restic) a restic repository, V(luks) a LUKS
+            device or container file, V(file) any exported key checked by its digest.
+        type: str
+        required: true
+        choices: [borg, restic, luks, file]
+      repo:
+        description:
+          - The repository (kinds V(borg) and V(restic)).
+          - For V(borg) a local path (mount a remote repository read-only on the host that runs the check). For
+            V(restic) any repository restic 0.14 opens; co-location is checked only for local paths.
+        type: str
+      device:
+        description: The LUKS block device or container file (kind V(luks)).
+        type: path
+      key_file:
+        description:
+          - The escrowed key copy. For V(borg) the output of plain C(borg key export); for V(restic) the escrowed
+            password file; for V(luks) the key file (or passphrase file without trailing newline); for V(file) the
+            exported key.
+        type: path
+        required: true
+      passphrase_file:
+        description:
+          - The escrowed passphrase of a V(borg) key, in a file (read whole, trailing newlines removed, as borg reads
+            C(BORG_PASSPHRASE_FD)). It reaches borg through a file descriptor.
+          - Mutually exclusive with O(items[].passcommand).
+        type: path
+      passcommand:
+        description:
+          - A command that prints the escrowed passphrase of a V(borg) key (C(BORG_PASSCOMMAND)), for a passphrase
+            kept in a password manager.
+        type: str
+      sha256:
+        description: Kind V(file) only. The expected SHA-256 digest (hex, optionally prefixed C(sha256:)).
+        type: str
+      protected_paths:
+        description:
+          - Where the protected data lives (for example the data directory of the server the backups are of). The
+            escrowed key and passphrase must not be on any of these filesystems.
+        type: list
+        elements: path
+        default: []
+  max_mode:
+    description: The loosest permission mode an escrowed file may have, as an octal string.
+    type: str
+    default: '0600'
+  fail_on_problem:
+    description:
+      - Fail the task when any check of any item fails. The failed result still carries RV(ok) and RV(results).
+      - Set to V(false) to collect the results and decide in the playbook.
+    type: bool
+    default: true
+notes:
+  - The check needs read access to the repository's files but never writes to them. Borg's lock, cache and
+    security files go into a temporary directory that is removed afterwards.
+  - In borg keyfile mode a C(borg key change-passphrase) rewrites only the key file on the backup host; when the
+    host running the check has its own key file for the repository, C(current) compares it with the escrow,
+    otherwise C(current) rests on the escrowed key opening the repository.
+  - The guide C(docs/kms-and-vault-keys.md) explains why keys must be exported and kept apart, and how kind
+    V(file) covers a KMS or Vault key.
+"""
+
+EXAMPLES = r"""
+- name: Prove the escrowed borg key, restic password and LUKS key
+  restoreops.dr.key_escrow_check:
+    items:
+      - name: db1-borg
+        kind: borg
+        repo: /srv/offsite/borg/db1
+        key_file: /srv/escrow/keys/db1-borg.key
+        passphrase_file: /srv/escrow/passphrases/db1-borg.pass
+        protected_paths:
+          - /var/lib/postgresql
+      - name: db1-restic
+        kind: restic
+        repo: /srv/offsite/restic/db1
+        key_file: /srv/escrow/keys/db1-restic.pass
+      - name: db1-volume
+        kind: luks
+        device: /dev/vdb
+        key_file: /srv/escrow/keys/db1-volume.luks
+
+- name: Check an exported KMS key by its digest and decide in the playbook
+  restoreops.dr.key_escrow_check:
+    items:
+      - name: kms-data-key
+        kind: file
+        key_file: /srv/escrow/keys/kms-data-key.json
+        sha256: "{{ kms_export_sha256 }}"
+    fail_on_problem: false
+  register: escrow
+
+- name: Show what is wrong
+  ansible.builtin.debug:
+    msg: "{{ escrow.results | rejectattr('ok') | map(attribute='problems') | flatten }}"
+  when: not escrow.ok
+"""
+
+RETURN = r"""
+ok:
+  description: True when every check of every item passed.
+  returned: always
+  type: bool
+  sample: false
+results:
+  description: One entry per item, in the order of O(items).
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: The item's name.
+      type: str
+      returned: always
+      sample: db1-borg
+    ok:
+      description: True when all five checks passed.
+      type: bool
+      returned: always
+      sample: false
+    checks:
+      description: Each check by name (C(exists), C(mode), C(apart), C(decrypts), C(current)) and whether it passed.
+      type: dict
+      returned: always
+      sample: {"exists": true, "mode": true, "apart": true, "decrypts": true, "current": false}
+    problems:
+      description: Plain sentences, one per problem found; empty when the item is ok.
+      type: list
+      elements: str
+      returned: always
+      sample:
+        - "The escrowed key /srv/escrow/keys/db1-borg.key is stale: the key stored in /srv/offsite/borg/db1 changed
+          after the export (for example `borg key change-passphrase`). Export the key again and escrow it with the
+          new passphrase."
+"""
+
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402  (modules keep their docs first)
+
+from ansible_collections.restoreops.dr.plugins.module_utils._errors import run_module  # noqa: E402
+from ansible_collections.restoreops.dr.plugins.module_utils._escrow import main  # noqa: E402
+
+
+def build_module() -> AnsibleModule:
+    item_spec = dict(
+        name=dict(type="str", required=True),
+        kind=dict(type="str", required=True, choices=["borg", "restic", "luks", "file"]),
+        repo=dict(type="str"),
+        device=dict(type="path"),
+        key_file=dict(type="path", required=True, no_log=False),
+        passphrase_file=dict(type="path", no_log=False),
+        passcommand=dict(type="str", no_log=False),
+        sha256=dict(type="str"),
+        protected_paths=dict(type="list", elements="path", default=[]),
+    )
+    return AnsibleModule(
+        argument_spec=dict(
+            items=dict(type="list", elements="dict", required=True, options=item_spec),
+            max_mode=dict(type="str", default="0600"),
+            fail_on_problem=dict(type="bool", default=True),
+        ),
+        supports_check_mode=True,
+    )
+
+
+def entry() -> None:
+    run_module(build_module(), main)
+
+
+if __name__ == "__main__":
+    entry()
