@@ -28,7 +28,7 @@ description:
   - Read-only in every mode. Secrets travel by file descriptor, environment or file, never on a command line, and
     are never returned.
 author:
-  - restoreops.dr contributors
+  - restoreops.dr contributors (@restoreops)
 extends_documentation_fragment:
   - restoreops.dr.attributes
 attributes:
