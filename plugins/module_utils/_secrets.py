@@ -27,7 +27,7 @@ class SecretSource:
     label: str = "passphrase"
 
     @classmethod
-    def from_params(cls, params: dict, value_key: str, file_key: str, command_key: str) -> "SecretSource":
+    def from_params(cls, params: dict, value_key: str, file_key: str, command_key: str) -> SecretSource:
         return cls(value=params.get(value_key), file=params.get(file_key), command=params.get(command_key),
                    label=value_key)
 
@@ -45,7 +45,7 @@ class SecretSource:
             return "command"
         return None
 
-    def validate(self) -> "SecretSource":
+    def validate(self) -> SecretSource:
         """Raise InputError for more than one source, a relative path, or an unreadable file."""
         count = sum(x is not None for x in (self.value, self.file, self.command))
         if count > 1:

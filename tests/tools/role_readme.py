@@ -101,7 +101,8 @@ def default_drift(role_dir: Path, specs: dict) -> list[str]:
         if name not in options:
             problems.append(f"{role_dir.name}: default {name} is not documented in meta/argument_specs.yml")
         elif "default" in options[name] and options[name]["default"] != value:
-            problems.append(f"{role_dir.name}: {name} defaults to {value!r} but the specs say {options[name]['default']!r}")
+            documented = options[name]["default"]
+            problems.append(f"{role_dir.name}: {name} defaults to {value!r} but the specs say {documented!r}")
     for name, opt in options.items():
         if "default" in (opt or {}) and name not in defaults:
             problems.append(f"{role_dir.name}: {name} has a documented default but is missing from defaults/main.yml")
