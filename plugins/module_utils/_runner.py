@@ -13,6 +13,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -154,3 +155,31 @@ class ToolRunner:
         msg = f"{head}: {last}" if last else head
         return ToolError(msg, cmd=result.cmd, rc=result.rc, stdout=result.stdout[-4000:],
                          stderr=result.stderr[-4000:])
+
+    def run_parallel(self, arg_lists: Sequence[Sequence[str]], *, env: Mapping[str, str] | None = None,
+                     cwd: str | None = None, error: str | None = None) -> list[Result]:
+        """Run several invocations at once (one process each) and wait for all; raise on the first failure.
+
+        ``run_command`` blocks, so this starts the processes itself, with the same rules: argv lists, no shell,
+        the runner's environment (secrets included) merged over the module's, output redacted.
+        """
+        binary = self.resolve()
+        environ = dict(os.environ)
+        environ.update(self.env)
+        if env:
+            environ.update(env)
+        procs = []
+        for args in arg_lists:
+            cmd = [binary, *args]
+            procs.append((cmd, subprocess.Popen(cmd, cwd=cwd, env=environ, stdout=subprocess.PIPE,
+                                                stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)))
+        results = []
+        for cmd, proc in procs:
+            out, err = proc.communicate()
+            results.append(Result(cmd=cmd, rc=proc.returncode,
+                                  stdout=redact(out.decode("utf-8", "replace"), self.secrets),
+                                  stderr=redact(err.decode("utf-8", "replace"), self.secrets)))
+        for result in results:
+            if result.rc != 0:
+                raise self.failure(result, error)
+        return results

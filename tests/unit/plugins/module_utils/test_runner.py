@@ -168,3 +168,15 @@ def test_command_source_cannot_be_read():
 )
 def test_mode_is_at_most(mode, max_mode, ok):
     assert _secrets.mode_is_at_most(mode, max_mode) is ok
+
+
+def test_run_parallel_runs_all_and_redacts(tmp_path):
+    run = _runner.ToolRunner(FakeModule(), "/bin/sh", env={"TOKEN": "s3cret"}, secrets=["s3cret"])
+    results = run.run_parallel([["-c", "echo one $TOKEN"], ["-c", "echo two"]], cwd=str(tmp_path))
+    assert [r.stdout.strip() for r in results] == ["one ********", "two"]
+
+
+def test_run_parallel_raises_on_failure():
+    run = _runner.ToolRunner(FakeModule(), "/bin/sh")
+    with pytest.raises(_errors.ToolError, match="boom"):
+        run.run_parallel([["-c", "exit 0"], ["-c", "echo boom >&2; exit 3"]])

@@ -1,0 +1,498 @@
+# Copyright: restoreops.dr contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Restore a borg archive or a restic snapshot into a staging directory, resumably, and prove it against a manifest.
+
+The restore lands in ``<staging_dir>/<snapshot id>``; a marker file ``<staging_dir>/<snapshot id>.done.json`` is
+written only after the restore (and the checksum verification) succeeded. A run that finds the marker does nothing;
+a run that finds a partial staging tree without the marker (an interrupted restore) removes it and starts again.
+
+borg 1.x extracts on one core, so a borg restore is split into disjoint path sets extracted in parallel, one
+``borg extract`` per worker; the directories above the split points get their metadata back from the archive listing
+afterwards. restic restores in parallel by itself and is run once.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import datetime as dt
+import grp
+import hashlib
+import itertools
+import json
+import os
+import pwd
+import shutil
+import stat
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Iterable, Sequence
+
+from ansible_collections.restoreops.dr.plugins.module_utils._errors import InputError, RestoreOpsError
+from ansible_collections.restoreops.dr.plugins.module_utils._runner import (
+    ToolRunner,
+    parse_json_lines,
+    parse_version,
+    version_string,
+)
+from ansible_collections.restoreops.dr.plugins.module_utils._secrets import SecretSource
+
+MARKER_SUFFIX = ".done.json"
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One restorable point: a restic snapshot or a borg archive."""
+
+    id: str
+    time: str
+    name: str = ""
+    host: str = ""
+    paths: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["paths"] = list(self.paths)
+        data["tags"] = list(self.tags)
+        return data
+
+
+def parse_time(text: str) -> dt.datetime:
+    """ISO 8601 as borg and restic print it (restic adds nanoseconds and an offset); naive means UTC."""
+    text = text.strip().replace("Z", "+00:00")
+    if "." in text:  # trim fractional seconds to microseconds: fromisoformat on 3.9/3.10 wants at most 6 digits
+        head, rest = text.split(".", 1)
+        digits = "".join(itertools.takewhile(str.isdigit, rest))
+        tail = rest[len(digits):]
+        text = f"{head}.{digits[:6].ljust(6, '0')}{tail}"
+    value = dt.datetime.fromisoformat(text)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.timezone.utc)
+    return value
+
+
+def select_snapshot(snapshots: Sequence[Snapshot], wanted: str = "latest",
+                    before: dt.datetime | None = None) -> Snapshot:
+    """The snapshot to restore: by id/short id/name, or the newest one (older than ``before`` when given)."""
+    if not snapshots:
+        raise RestoreOpsError("The repository has no snapshots/archives to restore from.")
+    if wanted and wanted != "latest":
+        matches = [s for s in snapshots if wanted in (s.id, s.name) or (len(wanted) >= 8 and s.id.startswith(wanted))]
+        if not matches:
+            raise InputError(f"No snapshot or archive named {wanted!r} in the repository.")
+        if len(matches) > 1:
+            raise InputError(f"{wanted!r} matches more than one snapshot: {', '.join(s.id[:8] for s in matches)}.")
+        chosen = matches[0]
+        if before is not None and parse_time(chosen.time) >= before:
+            raise InputError(f"Snapshot {wanted!r} ({chosen.time}) is not older than before={before.isoformat()}.")
+        return chosen
+    candidates = sorted(snapshots, key=lambda s: parse_time(s.time))
+    if before is not None:
+        candidates = [s for s in candidates if parse_time(s.time) < before]
+        if not candidates:
+            raise RestoreOpsError(f"No snapshot is older than {before.isoformat()}; nothing known-good to restore.")
+    return candidates[-1]
+
+
+def parse_restic_snapshots(data: Any) -> list[Snapshot]:
+    return [Snapshot(id=s["id"], time=s["time"], name=s.get("short_id", s["id"][:8]), host=s.get("hostname", ""),
+                     paths=tuple(s.get("paths") or ()), tags=tuple(s.get("tags") or ()))
+            for s in data or []]
+
+
+def parse_borg_archives(data: Any) -> list[Snapshot]:
+    return [Snapshot(id=a["id"], time=a.get("start") or a["time"], name=a["name"]) for a in data.get("archives", [])]
+
+
+# --- parallel borg extract -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Item:
+    """One archive member from ``borg list --json-lines``."""
+
+    path: str
+    type: str
+    size: int = 0
+    mode: str = ""
+    user: str = ""
+    group: str = ""
+    uid: int = -1
+    gid: int = -1
+    mtime: str = ""
+
+
+def parse_borg_items(text: str) -> list[Item]:
+    return [Item(path=d["path"], type=d.get("type", "-"), size=int(d.get("size") or 0), mode=d.get("mode", ""),
+                 user=d.get("user") or "", group=d.get("group") or "", uid=int(d.get("uid", -1)),
+                 gid=int(d.get("gid", -1)), mtime=d.get("mtime", ""))
+            for d in parse_json_lines(text)]
+
+
+def _depth(path: str) -> int:
+    return path.count("/") + 1
+
+
+def _unit(path: str, depth: int) -> str:
+    return "/".join(path.split("/")[:depth])
+
+
+@dataclass
+class Plan:
+    """How a borg extract is split: one list of archive paths per worker, and the directories to fix afterwards."""
+
+    groups: list[list[str]]
+    depth: int
+    upper_dirs: list[Item] = field(default_factory=list)
+
+    @property
+    def workers(self) -> int:
+        return len(self.groups)
+
+
+def plan_parallel_extract(items: Sequence[Item], workers: int, *, min_units_per_worker: int = 4,
+                          max_depth: int = 8) -> Plan:
+    """Split the archive into ``workers`` disjoint path sets of about equal size (pure).
+
+    A unit is a path cut at ``depth`` components: a directory unit takes its whole subtree, a shallower file is a
+    unit by itself. The shallowest depth that yields enough units is used, and units go to the least loaded worker,
+    largest first. Directories shallower than the cut are not extracted by anyone: their metadata is restored from
+    the listing afterwards (``upper_dirs``).
+    """
+    if workers <= 1 or not items:
+        return Plan(groups=[[]], depth=0)
+    depth = 1
+    for depth in range(1, max_depth + 1):
+        units = {_unit(i.path, depth) for i in items if not (i.type == "d" and _depth(i.path) < depth)}
+        if len(units) >= workers * min_units_per_worker:
+            break
+    sizes: dict[str, int] = {}
+    for item in items:
+        if item.type == "d" and _depth(item.path) < depth:
+            continue
+        key = _unit(item.path, depth)
+        sizes[key] = sizes.get(key, 0) + item.size
+    if len(sizes) < 2:
+        return Plan(groups=[[]], depth=0)
+    count = min(workers, len(sizes))
+    groups: list[list[str]] = [[] for _ in range(count)]
+    loads = [0] * count
+    for unit, size in sorted(sizes.items(), key=lambda kv: (-kv[1], kv[0])):
+        target = loads.index(min(loads))
+        groups[target].append(unit)
+        loads[target] += size
+    upper = [i for i in items if i.type == "d" and _depth(i.path) < depth]
+    return Plan(groups=[sorted(g) for g in groups], depth=depth, upper_dirs=upper)
+
+
+def mode_bits(mode: str) -> int:
+    """``drwxr-x---`` → 0o750 (with setuid/setgid/sticky)."""
+    if len(mode) != 10:
+        raise ValueError(f"unexpected mode string {mode!r}")
+    bits = 0
+    for index, (char, value) in enumerate(zip(mode[1:], (0o400, 0o200, 0o100, 0o40, 0o20, 0o10, 4, 2, 1))):
+        if char in "rwx":
+            bits |= value
+        elif char in "sS" and index == 2:
+            bits |= 0o4000 | (value if char == "s" else 0)
+        elif char in "sS" and index == 5:
+            bits |= 0o2000 | (value if char == "s" else 0)
+        elif char in "tT" and index == 8:
+            bits |= 0o1000 | (value if char == "t" else 0)
+    return bits
+
+
+def _owner_ids(item: Item) -> tuple[int, int]:
+    """By name when the name exists here (borg's own default), else the numeric ids from the archive."""
+    try:
+        uid = pwd.getpwnam(item.user).pw_uid if item.user else item.uid
+    except KeyError:
+        uid = item.uid
+    try:
+        gid = grp.getgrnam(item.group).gr_gid if item.group else item.gid
+    except KeyError:
+        gid = item.gid
+    return uid, gid
+
+
+def restore_dir_metadata(root: str, items: Iterable[Item]) -> int:
+    """Create the directories above the split points and give them the archive's mode, owner and mtime."""
+    count = 0
+    for item in sorted(items, key=lambda i: _depth(i.path), reverse=True):
+        target = os.path.join(root, item.path)
+        os.makedirs(target, exist_ok=True)
+        uid, gid = _owner_ids(item)
+        if uid >= 0 and gid >= 0:
+            os.chown(target, uid, gid, follow_symlinks=False)
+        if item.mode:
+            os.chmod(target, mode_bits(item.mode))
+        if item.mtime:
+            stamp = parse_time(item.mtime).timestamp()
+            os.utime(target, (stamp, stamp))
+        count += 1
+    return count
+
+
+# --- verification ----------------------------------------------------------------------------------------------
+
+
+def sha256_file(path: str, bufsize: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while True:
+            chunk = handle.read(bufsize)
+            if not chunk:
+                break
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def in_scope(path: str, includes: Sequence[str]) -> bool:
+    """Is ``path`` (absolute) inside one of the restored include paths (all when none)?"""
+    if not includes:
+        return True
+    path = "/" + path.strip("/")
+    for inc in includes:
+        inc = "/" + inc.strip("/")
+        if path == inc or path.startswith(inc.rstrip("/") + "/"):
+            return True
+    return False
+
+
+def verify_against_manifest(root: str, files: dict[str, str], includes: Sequence[str] = (),
+                            threads: int = 4) -> dict[str, Any]:
+    """Hash every manifest file that falls inside the restore and compare (missing and mismatched are listed)."""
+    wanted = {p: d for p, d in files.items() if in_scope(p, includes)}
+    missing: list[str] = []
+    mismatched: list[str] = []
+
+    def check(item: tuple[str, str]) -> tuple[str, str | None]:
+        path, digest = item
+        local = os.path.join(root, path.lstrip("/"))
+        if not os.path.isfile(local):
+            return path, None
+        return path, ("ok" if sha256_file(local) == digest else "bad")
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+        for path, outcome in pool.map(check, sorted(wanted.items())):
+            if outcome is None:
+                missing.append(path)
+            elif outcome == "bad":
+                mismatched.append(path)
+    return {"checked": len(wanted), "missing": missing, "mismatched": mismatched,
+            "ok": not missing and not mismatched}
+
+
+def load_manifest(path: str) -> dict[str, str]:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except FileNotFoundError as exc:
+        raise RestoreOpsError(f"The checksum manifest {path} is not in the restored data.") from exc
+    except (OSError, ValueError) as exc:
+        raise RestoreOpsError(f"The checksum manifest {path} cannot be read: {exc}.") from exc
+    files = data.get("files") if isinstance(data, dict) else None
+    if not isinstance(files, dict):
+        raise RestoreOpsError(f"The checksum manifest {path} has no 'files' mapping.")
+    return files
+
+
+def tree_stats(root: str) -> tuple[int, int]:
+    files = size = 0
+    for dirpath, _dirs, names in os.walk(root):
+        for name in names:
+            st = os.lstat(os.path.join(dirpath, name))
+            if stat.S_ISREG(st.st_mode):
+                files += 1
+                size += st.st_size
+    return files, size
+
+
+# --- the tools ---------------------------------------------------------------------------------------------------
+
+
+class Backend:
+    """What the restore needs from a tool: list restore points, restore one into a directory."""
+
+    def __init__(self, runner: ToolRunner, repository: str) -> None:
+        self.runner = runner
+        self.repository = repository
+
+    def version(self) -> str:
+        raise NotImplementedError
+
+    def snapshots(self, host: str | None) -> list[Snapshot]:
+        raise NotImplementedError
+
+    def restore(self, snapshot: Snapshot, dest: str, includes: Sequence[str], workers: int) -> dict[str, Any]:
+        raise NotImplementedError
+
+
+class ResticBackend(Backend):
+    def version(self) -> str:
+        return version_string(parse_version(self.runner.run(["version"]).stdout))
+
+    def snapshots(self, host: str | None) -> list[Snapshot]:
+        args = ["snapshots", "--json", "--no-lock", "-r", self.repository]
+        if host:
+            args += ["--host", host]
+        return parse_restic_snapshots(self.runner.run_json(args))
+
+    def restore(self, snapshot: Snapshot, dest: str, includes: Sequence[str], workers: int) -> dict[str, Any]:
+        args = ["restore", snapshot.id, "--target", dest, "-r", self.repository]
+        for inc in includes:
+            args += ["--include", inc]
+        self.runner.run(args, error=f"restic restore of snapshot {snapshot.id[:8]} failed")
+        return {"workers": 1}
+
+
+class BorgBackend(Backend):
+    def version(self) -> str:
+        version = parse_version(self.runner.run(["--version"]).stdout)
+        if version[0] >= 2:
+            raise RestoreOpsError(f"borg {version_string(version)} is not supported yet; use borg 1.2.")
+        return version_string(version)
+
+    def snapshots(self, host: str | None) -> list[Snapshot]:
+        data = self.runner.run_json(["list", "--json", self.repository])
+        archives = parse_borg_archives(data)
+        if host:
+            archives = [a for a in archives if a.name.startswith(host)]
+        return archives
+
+    def restore(self, snapshot: Snapshot, dest: str, includes: Sequence[str], workers: int) -> dict[str, Any]:
+        archive = f"{self.repository}::{snapshot.name}"
+        paths = [p.strip("/") for p in includes]
+        if workers <= 1:
+            self.runner.run(["extract", archive, *paths], cwd=dest, error=f"borg extract of {snapshot.name} failed")
+            return {"workers": 1}
+        listing = self.runner.run(["list", "--json-lines", archive, *paths])
+        plan = plan_parallel_extract(parse_borg_items(listing.stdout), workers)
+        if plan.workers <= 1:
+            self.runner.run(["extract", archive, *paths], cwd=dest, error=f"borg extract of {snapshot.name} failed")
+            return {"workers": 1}
+        self.runner.run_parallel([["extract", archive, *group] for group in plan.groups], cwd=dest,
+                                 error=f"borg extract of {snapshot.name} failed")
+        fixed = restore_dir_metadata(dest, plan.upper_dirs)
+        return {"workers": plan.workers, "split_depth": plan.depth, "upper_dirs_restored": fixed}
+
+
+def secret_env(tool: str, source: SecretSource) -> dict[str, str]:
+    """The environment that hands the password to the tool (never argv)."""
+    if not source.given:
+        return {}
+    if tool == "restic":
+        if source.kind == "value":
+            return {"RESTIC_PASSWORD": source.value or ""}
+        if source.kind == "file":
+            return {"RESTIC_PASSWORD_FILE": source.file or ""}
+        return {"RESTIC_PASSWORD_COMMAND": source.command or ""}
+    if source.kind == "command":
+        return {"BORG_PASSCOMMAND": source.command or ""}
+    return {"BORG_PASSPHRASE": source.read()}
+
+
+# --- the module's main --------------------------------------------------------------------------------------------
+
+
+def _read_marker(path: str) -> dict[str, Any] | None:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+    except (OSError, ValueError):
+        return None
+
+
+def _check_params(params: dict[str, Any]) -> None:
+    for key in ("staging_dir", "manifest_path"):
+        value = params.get(key)
+        if value and not os.path.isabs(value):
+            raise InputError(f"{key} must be an absolute path, got {value!r}.")
+    repo = params["repository"]
+    if params["tool"] == "borg" and "://" not in repo and not os.path.isabs(repo):
+        raise InputError(f"repository must be an absolute path or an ssh:// URL for borg, got {repo!r}.")
+    if params["tool"] == "restic" and ":" not in repo and not os.path.isabs(repo):
+        raise InputError(f"repository must be an absolute path or a restic backend URL, got {repo!r}.")
+    if params.get("key_file") and params["tool"] != "borg":
+        raise InputError("key_file applies to borg keyfile repositories only.")
+
+
+def main(module: Any) -> dict[str, Any]:
+    params = module.params
+    _check_params(params)
+    tool = params["tool"]
+    secret = SecretSource(value=params.get("password"), file=params.get("password_file"),
+                          command=params.get("password_command"), label="password").validate()
+    env = dict(params.get("env") or {})
+    env.update(secret_env(tool, secret))
+    if tool == "borg":
+        env.setdefault("BORG_RELOCATED_REPO_ACCESS_IS_OK", "yes")
+        if params.get("key_file"):
+            env["BORG_KEY_FILE"] = params["key_file"]
+        if params.get("lock_wait") is not None:
+            env.setdefault("BORG_LOCK_WAIT", str(params["lock_wait"]))
+    if tool == "restic" and params.get("cache_dir"):
+        env["RESTIC_CACHE_DIR"] = params["cache_dir"]
+    secrets = secret.known_values() + [v for v in (params.get("env") or {}).values() if v]
+    runner = ToolRunner(module, params.get("binary") or tool, env=env, secrets=secrets)
+    backend: Backend = ResticBackend(runner, params["repository"]) if tool == "restic" else \
+        BorgBackend(runner, params["repository"])
+
+    version = backend.version()
+    before = parse_time(params["before"]) if params.get("before") else None
+    snapshot = select_snapshot(backend.snapshots(params.get("host")), params["snapshot"], before)
+    staging = os.path.join(params["staging_dir"], snapshot.id)
+    marker = staging + MARKER_SUFFIX
+    includes = params.get("includes") or []
+    result: dict[str, Any] = {"changed": False, "snapshot": snapshot.as_dict(), "staging_path": staging,
+                              "marker": marker, "tool_version": version, "resumed": False, "restored": False}
+
+    done = _read_marker(marker)
+    if done is not None and os.path.isdir(staging) and done.get("includes", []) == includes:
+        result.update(verify=done.get("verify"), files=done.get("files"), bytes=done.get("bytes"),
+                      workers=done.get("workers"), duration=0.0)
+        return result
+
+    partial = os.path.isdir(staging)
+    result.update(changed=True, resumed=partial)
+    if module.check_mode:
+        result["msg"] = (f"Would restore {tool} {snapshot.name or snapshot.id} ({snapshot.time}) into {staging}"
+                         + (" (replacing an interrupted attempt)" if partial else ""))
+        return result
+
+    if partial:
+        shutil.rmtree(staging)
+    os.makedirs(staging, mode=0o700)
+    workers = params.get("parallel") or 0
+    if workers <= 0:
+        workers = os.cpu_count() or 1
+    start = time.monotonic()
+    info = backend.restore(snapshot, staging, includes, workers if tool == "borg" else 1)
+    restore_seconds = time.monotonic() - start
+    files, size = tree_stats(staging)
+
+    verify: dict[str, Any] = {"checked": 0, "missing": [], "mismatched": [], "ok": None, "manifest": None}
+    if params.get("manifest_path"):
+        manifest = params["manifest_path"]
+        manifest_local = os.path.join(staging, manifest.lstrip("/"))
+        verify.update(verify_against_manifest(staging, load_manifest(manifest_local), includes,
+                                              threads=max(2, workers)))
+        verify["manifest"] = manifest
+    verify_seconds = time.monotonic() - start - restore_seconds
+    result.update(restored=True, files=files, bytes=size, workers=info.get("workers", 1), verify=verify,
+                  duration=round(restore_seconds, 3), verify_duration=round(verify_seconds, 3),
+                  throughput_mib_s=round(size / 1048576 / restore_seconds, 1) if restore_seconds > 0 else None)
+    if verify["ok"] is False:
+        problems = [f"missing: {p}" for p in verify["missing"][:20]] + \
+                   [f"checksum differs: {p}" for p in verify["mismatched"][:20]]
+        raise RestoreOpsError(
+            f"The restored data does not match the manifest recorded at backup time ({len(verify['missing'])} "
+            f"missing, {len(verify['mismatched'])} changed); the staging tree {staging} is kept for inspection and "
+            "is not marked complete. Choose an older snapshot (before=...) if this is logical corruption.",
+            verify=verify, snapshot=snapshot.as_dict(), problems=problems)
+    with open(marker, "w", encoding="utf-8") as handle:
+        json.dump({"snapshot": snapshot.as_dict(), "includes": includes, "files": files, "bytes": size,
+                   "workers": result["workers"], "verify": verify,
+                   "finished": dt.datetime.now(dt.timezone.utc).isoformat()}, handle, indent=2)
+    return result
+

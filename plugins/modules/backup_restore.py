@@ -1,0 +1,239 @@
+#!/usr/bin/python
+# Copyright: restoreops.dr contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: backup_restore
+short_description: Restore a borg archive or restic snapshot into a staging directory, resumably, and verify it
+version_added: 0.1.0
+description:
+  - Picks a restore point (the latest, a named one, or the newest one older than O(before) when the latest is
+    known to carry logical corruption) and restores it into O(staging_dir)/<snapshot id>, never over live data.
+  - Writes a completion marker next to the staging tree only after the restore and the checksum verification
+    succeeded. A second run finds the marker and changes nothing; a run that finds a staging tree without the
+    marker (an interrupted restore) replaces it.
+  - borg 1.x extracts on one core; with O(parallel) above one the archive is split into disjoint path sets that are
+    extracted at the same time, one C(borg extract) per worker, and the directories above the split get their
+    mode, owner and mtime back from the archive listing. restic restores in parallel by itself.
+  - Verifies the restored files against the checksum manifest recorded at backup time (O(manifest_path)); a
+    missing or changed file fails the task and leaves the staging tree unmarked for inspection.
+  - Passwords reach the tools through their environment (C(RESTIC_PASSWORD), C(RESTIC_PASSWORD_FILE),
+    C(RESTIC_PASSWORD_COMMAND), C(BORG_PASSPHRASE), C(BORG_PASSCOMMAND)), never on the command line.
+author: restoreops.dr maintainers
+extends_documentation_fragment:
+  - restoreops.dr.attributes
+attributes:
+  check_mode:
+    support: full
+    details:
+      - Lists the restore points (read-only) and reports which one would be restored where.
+  diff_mode:
+    support: none
+  idempotent:
+    support: full
+    details:
+      - Idempotent through the completion marker next to the staging tree.
+options:
+  tool:
+    description: Which tool made the backup.
+    type: str
+    required: true
+    choices: [borg, restic]
+  repository:
+    description:
+      - The repository. borg: an absolute path or C(ssh://) URL. restic: a path or a backend URL (C(rest:), C(s3:),
+        C(sftp:)).
+    type: str
+    required: true
+  snapshot:
+    description:
+      - V(latest), a restic snapshot id (full, or at least 8 characters), or a borg archive name.
+    type: str
+    default: latest
+  before:
+    description:
+      - Restore the newest restore point strictly older than this time (ISO 8601; UTC when no offset is given).
+      - For logical corruption that started at a known time: the backups after it faithfully captured it.
+    type: str
+  host:
+    description:
+      - restic - only consider snapshots of this host. borg - only archives whose name starts with this text.
+    type: str
+  includes:
+    description: Restore only these absolute paths (and everything below them).
+    type: list
+    elements: str
+    default: []
+  staging_dir:
+    description: Directory that receives C(<snapshot id>/) with the restored tree and the completion marker.
+    type: path
+    required: true
+  manifest_path:
+    description:
+      - Absolute path, as on the backed-up host, of the JSON checksum manifest inside the backup
+        (C({"files": {"/abs/path": "<sha256>"}})); the files it lists under O(includes) are verified.
+    type: path
+  parallel:
+    description: borg extract workers; V(0) uses one per core. Ignored for restic.
+    type: int
+    default: 0
+  password:
+    description: The repository password or passphrase.
+    type: str
+    aliases: [passphrase]
+  password_file:
+    description: File whose first line is the password.
+    type: path
+    aliases: [passphrase_file]
+  password_command:
+    description: Command that prints the password (run by the tool itself).
+    type: str
+    aliases: [passcommand]
+  key_file:
+    description: borg keyfile-mode key (for example the escrowed copy), given to borg as C(BORG_KEY_FILE).
+    type: path
+  env:
+    description: Extra environment for the tool, such as backend credentials (C(AWS_ACCESS_KEY_ID)).
+    type: dict
+    default: {}
+  cache_dir:
+    description: restic cache directory.
+    type: path
+  lock_wait:
+    description: Seconds borg waits for a repository lock.
+    type: int
+  binary:
+    description: Path or name of the borg/restic executable.
+    type: str
+notes:
+  - Hard links that cross the parallel split points are restored as separate files.
+seealso:
+  - module: restoreops.dr.borg_repo
+  - module: restoreops.dr.restic_forget_prune
+"""
+
+EXAMPLES = r"""
+- name: Restore the latest restic snapshot of the app data into staging and verify it
+  restoreops.dr.backup_restore:
+    tool: restic
+    repository: /offsite/restic
+    password_file: /root/.restoreops/keys/restic.pass
+    includes: [/srv/app, /var/lib/restoreops/context]
+    staging_dir: /var/lib/restoreops/staging
+    manifest_path: /var/lib/restoreops/context/manifest.json
+
+- name: Restore from before the corruption started, with borg, four extract workers
+  restoreops.dr.backup_restore:
+    tool: borg
+    repository: /offsite/borg
+    passphrase_file: /root/.restoreops/keys/borg.pass
+    before: "2026-03-14T09:00:00+00:00"
+    staging_dir: /var/lib/restoreops/staging
+    parallel: 4
+"""
+
+RETURN = r"""
+snapshot:
+  description: The restore point used.
+  returned: always
+  type: dict
+  contains:
+    id: {description: Snapshot or archive id., type: str}
+    name: {description: Short id (restic) or archive name (borg)., type: str}
+    time: {description: When the backup was taken., type: str}
+    host: {description: Host that made the snapshot (restic)., type: str}
+    paths: {description: Paths in the snapshot (restic)., type: list, elements: str}
+    tags: {description: Tags (restic)., type: list, elements: str}
+staging_path:
+  description: Where the tree was restored.
+  returned: always
+  type: str
+marker:
+  description: The completion marker file.
+  returned: always
+  type: str
+restored:
+  description: Whether this run restored data (false when the marker showed it was already done).
+  returned: always
+  type: bool
+resumed:
+  description: Whether an interrupted earlier attempt was found and replaced.
+  returned: always
+  type: bool
+files:
+  description: Regular files in the staging tree.
+  returned: when restored or already complete
+  type: int
+bytes:
+  description: Bytes of regular files in the staging tree.
+  returned: when restored or already complete
+  type: int
+workers:
+  description: Extract processes used.
+  returned: when restored or already complete
+  type: int
+verify:
+  description: The manifest verification.
+  returned: when restored or already complete
+  type: dict
+  contains:
+    manifest: {description: Manifest used (null when none)., type: str}
+    checked: {description: Files compared., type: int}
+    missing: {description: Files in the manifest that were not restored., type: list, elements: str}
+    mismatched: {description: Files whose checksum differs., type: list, elements: str}
+    ok: {description: True when everything matched; null when no manifest was given., type: bool}
+duration:
+  description: Seconds spent restoring (0 when already complete).
+  returned: when restored or already complete
+  type: float
+verify_duration:
+  description: Seconds spent verifying checksums.
+  returned: when restored
+  type: float
+throughput_mib_s:
+  description: Restored MiB per second.
+  returned: when restored
+  type: float
+tool_version:
+  description: Version of borg or restic.
+  returned: always
+  type: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.restoreops.dr.plugins.module_utils._errors import run_module
+from ansible_collections.restoreops.dr.plugins.module_utils._restore import main as restore_main
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "tool": {"type": "str", "required": True, "choices": ["borg", "restic"]},
+            "repository": {"type": "str", "required": True},
+            "snapshot": {"type": "str", "default": "latest"},
+            "before": {"type": "str"},
+            "host": {"type": "str"},
+            "includes": {"type": "list", "elements": "str", "default": []},
+            "staging_dir": {"type": "path", "required": True},
+            "manifest_path": {"type": "path"},
+            "parallel": {"type": "int", "default": 0},
+            "password": {"type": "str", "no_log": True, "aliases": ["passphrase"]},
+            "password_file": {"type": "path", "no_log": False, "aliases": ["passphrase_file"]},
+            "password_command": {"type": "str", "no_log": False, "aliases": ["passcommand"]},
+            "key_file": {"type": "path", "no_log": False},
+            "env": {"type": "dict", "default": {}, "no_log": True},
+            "cache_dir": {"type": "path"},
+            "lock_wait": {"type": "int"},
+            "binary": {"type": "str"},
+        },
+        mutually_exclusive=[("password", "password_file", "password_command")],
+        supports_check_mode=True,
+    )
+    run_module(module, restore_main)
+
+
+if __name__ == "__main__":
+    main()

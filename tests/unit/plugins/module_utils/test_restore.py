@@ -1,0 +1,144 @@
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+
+import pytest
+
+from ansible_collections.restoreops.dr.plugins.module_utils import _restore
+from ansible_collections.restoreops.dr.plugins.module_utils._errors import InputError, RestoreOpsError
+from ansible_collections.restoreops.dr.plugins.module_utils._restore import Item, Snapshot
+
+SNAPS = [
+    Snapshot(id="a" * 64, name="aaaaaaaa", time="2026-03-12T02:00:00.123456789+00:00"),
+    Snapshot(id="b" * 64, name="bbbbbbbb", time="2026-03-13T02:00:00+00:00"),
+    Snapshot(id="c" * 64, name="cccccccc", time="2026-03-14T02:00:00Z"),
+]
+
+
+def test_parse_time_handles_nanoseconds_offsets_and_naive():
+    assert _restore.parse_time("2026-03-12T02:00:00.123456789+01:00").utcoffset() == dt.timedelta(hours=1)
+    assert _restore.parse_time("2026-03-12T02:00:00.5").tzinfo == dt.UTC
+    assert _restore.parse_time("2026-03-12T02:00:00Z").hour == 2
+
+
+def test_select_latest_and_before():
+    assert _restore.select_snapshot(SNAPS).name == "cccccccc"
+    before = _restore.parse_time("2026-03-14T00:00:00+00:00")
+    assert _restore.select_snapshot(SNAPS, before=before).name == "bbbbbbbb"
+
+
+def test_select_by_id_prefix_and_name():
+    assert _restore.select_snapshot(SNAPS, "bbbbbbbb").id == "b" * 64
+    assert _restore.select_snapshot(SNAPS, "a" * 10).name == "aaaaaaaa"
+    with pytest.raises(InputError, match="No snapshot"):
+        _restore.select_snapshot(SNAPS, "zzzzzzzz")
+
+
+def test_select_named_snapshot_must_respect_before():
+    with pytest.raises(InputError, match="not older"):
+        _restore.select_snapshot(SNAPS, "cccccccc", before=_restore.parse_time("2026-03-14T00:00:00Z"))
+
+
+def test_select_errors_when_nothing_qualifies():
+    with pytest.raises(RestoreOpsError, match="no snapshots"):
+        _restore.select_snapshot([])
+    with pytest.raises(RestoreOpsError, match="known-good"):
+        _restore.select_snapshot(SNAPS, before=_restore.parse_time("2020-01-01T00:00:00Z"))
+
+
+def test_parse_tool_listings():
+    restic = _restore.parse_restic_snapshots([{"id": "f" * 64, "short_id": "ffffffff", "time": "2026-01-01T00:00:00Z",
+                                               "hostname": "db1", "paths": ["/srv"], "tags": None}])
+    assert restic[0].host == "db1" and restic[0].paths == ("/srv",) and restic[0].tags == ()
+    archive = {"id": "1" * 64, "name": "db1-2026", "start": "2026-01-01T00:00:00.000000",
+               "time": "2026-01-01T00:00:00.000000"}
+    borg = _restore.parse_borg_archives({"archives": [archive]})
+    assert borg[0].name == "db1-2026"
+
+
+def items(*spec):
+    return [Item(path=p, type=t, size=s, mode="drwxr-x---" if t == "d" else "-rw-r--r--") for p, t, s in spec]
+
+
+def test_plan_splits_into_balanced_disjoint_groups():
+    listing = items(("srv", "d", 0), ("srv/app", "d", 0),
+                    *[(f"srv/app/f{i}", "-", 100 * (i + 1)) for i in range(10)],
+                    ("etc", "d", 0), ("etc/app.conf", "-", 50))
+    plan = _restore.plan_parallel_extract(listing, 2, min_units_per_worker=2)
+    assert plan.workers == 2
+    flat = [p for g in plan.groups for p in g]
+    assert len(flat) == len(set(flat))                        # disjoint
+    covered = {i.path for i in listing if i.type != "d"}
+    assert all(any(path == u or path.startswith(u + "/") for u in flat) for path in covered)  # complete
+    loads = [sum(i.size for i in listing if any(i.path == u or i.path.startswith(u + "/") for u in g))
+             for g in plan.groups]
+    assert max(loads) - min(loads) <= 1000                    # balanced within the largest unit
+    assert {d.path for d in plan.upper_dirs} <= {"srv", "srv/app", "etc"}
+
+
+def test_plan_single_worker_or_single_unit_is_not_split():
+    assert _restore.plan_parallel_extract(items(("a", "-", 5)), 4).workers == 1
+    assert _restore.plan_parallel_extract(items(("a", "-", 5), ("b", "-", 5)), 1).workers == 1
+
+
+@pytest.mark.parametrize(("mode", "bits"), [("drwxr-x---", 0o750), ("-rw-r--r--", 0o644), ("-rwsr-xr-x", 0o4755),
+                                            ("drwxrwsr-x", 0o2775), ("drwxrwxrwt", 0o1777), ("-rwSr--r--", 0o4644)])
+def test_mode_bits(mode, bits):
+    assert _restore.mode_bits(mode) == bits
+
+
+def test_restore_dir_metadata(tmp_path):
+    listing = [Item(path="srv/app", type="d", mode="drwxr-x---", user="root", group="root", uid=0, gid=0,
+                    mtime="2026-01-01T00:00:00.000000")]
+    assert _restore.restore_dir_metadata(str(tmp_path), listing) == 1
+    st = os.stat(tmp_path / "srv" / "app")
+    assert st.st_mode & 0o777 == 0o750
+    assert int(st.st_mtime) == int(dt.datetime(2026, 1, 1, tzinfo=dt.UTC).timestamp())
+
+
+def test_in_scope():
+    assert _restore.in_scope("/srv/app/x", ["/srv/app"])
+    assert not _restore.in_scope("/srv/apple", ["/srv/app"])
+    assert _restore.in_scope("/anything", [])
+
+
+def test_verify_against_manifest(tmp_path):
+    (tmp_path / "srv").mkdir()
+    (tmp_path / "srv" / "good").write_bytes(b"good")
+    (tmp_path / "srv" / "bad").write_bytes(b"tampered")
+    files = {"/srv/good": hashlib.sha256(b"good").hexdigest(), "/srv/bad": hashlib.sha256(b"bad").hexdigest(),
+             "/srv/gone": "0" * 64, "/etc/outside": "0" * 64}
+    result = _restore.verify_against_manifest(str(tmp_path), files, ["/srv"])
+    assert result == {"checked": 3, "missing": ["/srv/gone"], "mismatched": ["/srv/bad"], "ok": False}
+    assert _restore.verify_against_manifest(str(tmp_path), {"/srv/good": files["/srv/good"]})["ok"] is True
+
+
+def test_load_manifest_errors(tmp_path):
+    with pytest.raises(RestoreOpsError, match="not in the restored data"):
+        _restore.load_manifest(str(tmp_path / "none.json"))
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"nofiles": 1}))
+    with pytest.raises(RestoreOpsError, match="no 'files'"):
+        _restore.load_manifest(str(bad))
+
+
+def test_secret_env_never_uses_argv_and_matches_tool():
+    src = _restore.SecretSource(file="/root/pass")
+    assert _restore.secret_env("restic", src) == {"RESTIC_PASSWORD_FILE": "/root/pass"}
+    assert _restore.secret_env("borg", _restore.SecretSource(value="x")) == {"BORG_PASSPHRASE": "x"}
+    assert _restore.secret_env("borg", _restore.SecretSource(command="cat /p")) == {"BORG_PASSCOMMAND": "cat /p"}
+    assert _restore.secret_env("restic", _restore.SecretSource()) == {}
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [({"tool": "borg", "repository": "relative/repo", "staging_dir": "/s"}, "absolute path or an ssh"),
+     ({"tool": "restic", "repository": "/r", "staging_dir": "rel"}, "staging_dir must be an absolute"),
+     ({"tool": "restic", "repository": "/r", "staging_dir": "/s", "key_file": "/k"}, "borg keyfile")],
+)
+def test_check_params(params, message):
+    with pytest.raises(InputError, match=message):
+        _restore._check_params(params)
