@@ -36,7 +36,7 @@ from ansible_collections.restoreops.dr.plugins.module_utils._runner import (
 )
 from ansible_collections.restoreops.dr.plugins.module_utils._secrets import SecretSource
 
-UTC = _dt.timezone.utc  # noqa: UP017 - datetime.UTC needs Python 3.11; targets may run 3.9
+UTC = _dt.timezone.utc  # datetime.UTC needs Python 3.11; targets may run 3.9
 MIN_VERSION = (0, 14, 0)
 KEEP_COUNTS = ("keep_last", "keep_hourly", "keep_daily", "keep_weekly", "keep_monthly", "keep_yearly")
 GROUP_FIELDS = frozenset(("host", "paths", "tags"))

@@ -18,7 +18,7 @@ description:
   - In check mode only restic's dry runs are used (C(forget --dry-run --prune)); nothing in the repository changes.
   - The password and backend credentials reach restic through its environment, never through its command line.
 author:
-  - restoreops.dr contributors
+  - restoreops.dr contributors (@restoreops)
 extends_documentation_fragment:
   - restoreops.dr.attributes
 attributes:
@@ -275,10 +275,10 @@ restic_version:
   sample: 0.14.0
 """
 
-from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.restoreops.dr.plugins.module_utils._errors import run_module  # noqa: E402
-from ansible_collections.restoreops.dr.plugins.module_utils._restic import main as retention_main  # noqa: E402
+from ansible_collections.restoreops.dr.plugins.module_utils._errors import run_module
+from ansible_collections.restoreops.dr.plugins.module_utils._restic import main as retention_main
 
 
 def build_module() -> AnsibleModule:
