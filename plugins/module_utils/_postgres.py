@@ -89,6 +89,8 @@ def classify_connect_error(message: str, sqlstate: Optional[str]) -> str:
     lowered = message.lower()
     if "password authentication failed" in lowered or "no password supplied" in lowered:
         return "authentication"
+    if "database \"" in lowered and "does not exist" in lowered:
+        return "database"
     if "connection refused" in lowered or "no such file or directory" in lowered:
         return "refused"
     if "timeout expired" in lowered:

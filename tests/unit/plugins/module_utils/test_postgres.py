@@ -101,6 +101,7 @@ def test_connection_kwargs_rejects_zero_timeout():
     ('FATAL:  password authentication failed for user "x"', None, "authentication"),
     ("fe_sendauth: no password supplied", None, "authentication"),
     ('database "nope" does not exist', "3D000", "database"),
+    ('failed: FATAL:  database "nope" does not exist', None, "database"),
     ("connection to server at \"127.0.0.1\", port 1 failed: Connection refused", None, "refused"),
     ('connection to server on socket "/x/.s.PGSQL.5432" failed: No such file or directory', None, "refused"),
     ("timeout expired", None, "timeout"),
