@@ -79,7 +79,9 @@ class EscrowItem:
 
 
 def parse_max_mode(value: Any) -> int:
-    """``'0600'``, ``'600'`` or an int (already octal-parsed by YAML) into permission bits."""
+    """``'0600'``, ``'600'`` or an int (YAML reads an unquoted ``0600`` as 384) into permission bits."""
+    if isinstance(value, bool):
+        raise InputError(f"max_mode must be an octal mode such as '0600', got {value!r}.")
     if isinstance(value, int):
         mode = value
     else:

@@ -100,8 +100,11 @@ options:
         elements: path
         default: []
   max_mode:
-    description: The loosest permission mode an escrowed file may have, as an octal string.
-    type: str
+    description:
+      - The loosest permission mode an escrowed file may have.
+      - Give it as a quoted octal string such as V('0600'). An unquoted YAML V(0600) arrives as the number 384 and is
+        understood as octal 0600 too.
+    type: raw
     default: '0600'
   fail_on_problem:
     description:
@@ -214,7 +217,7 @@ def build_module() -> AnsibleModule:
     return AnsibleModule(
         argument_spec=dict(
             items=dict(type="list", elements="dict", required=True, options=item_spec),
-            max_mode=dict(type="str", default="0600"),
+            max_mode=dict(type="raw", default="0600"),
             fail_on_problem=dict(type="bool", default=True),
         ),
         supports_check_mode=True,

@@ -103,12 +103,13 @@ def test_restic_remote_repo_is_not_local():
     assert item().local_repo == "/srv/repo"
 
 
-@pytest.mark.parametrize("value, expected", [("0600", 0o600), ("600", 0o600), ("0640", 0o640), (0o400, 0o400)])
+@pytest.mark.parametrize("value, expected", [
+    ("0600", 0o600), ("600", 0o600), ("0640", 0o640), (0o400, 0o400), (384, 0o600)])
 def test_parse_max_mode(value, expected):
     assert escrow.parse_max_mode(value) == expected
 
 
-@pytest.mark.parametrize("value", ["rw", "0800", "12345"])
+@pytest.mark.parametrize("value", ["rw", "0800", "12345", True, 0o17777])
 def test_parse_max_mode_rejects(value):
     with pytest.raises(InputError):
         escrow.parse_max_mode(value)
