@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 # Copyright: restoreops.dr contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Nightly proof that the backups restore: sample restore, checksums, age, light repository check.
