@@ -54,7 +54,7 @@ def db_size(sock: str, port: int) -> int:
 def time_module(args_file: str, runs: int) -> float:
     env = dict(os.environ, PYTHONPATH=COLLECTIONS)
     samples = []
-    for _ in range(runs):
+    for _run in range(runs):
         start = time.perf_counter()
         proc = subprocess.run([sys.executable, "-P", MODULE, args_file], capture_output=True, text=True, env=env,
                               check=False)
@@ -73,7 +73,7 @@ def time_baseline(base: str, runs: int) -> float:
     with open(args_file, "w", encoding="utf-8") as handle:
         json.dump({"ANSIBLE_MODULE_ARGS": {}}, handle)
     samples = []
-    for _ in range(runs):
+    for _run in range(runs):
         start = time.perf_counter()
         subprocess.run([sys.executable, "-P", ping_module.__file__, args_file], capture_output=True, check=True)
         samples.append(time.perf_counter() - start)
@@ -82,7 +82,7 @@ def time_baseline(base: str, runs: int) -> float:
 
 def time_import_psycopg(runs: int) -> float:
     samples = []
-    for _ in range(runs):
+    for _run in range(runs):
         out = subprocess.run([sys.executable, "-c", "import time; t = time.perf_counter(); import psycopg; "
                               "print(time.perf_counter() - t)"], capture_output=True, text=True, check=True).stdout
         samples.append(float(out))
@@ -91,7 +91,7 @@ def time_import_psycopg(runs: int) -> float:
 
 def time_logic(params: dict, runs: int) -> float:
     samples = []
-    for _ in range(runs):
+    for _run in range(runs):
         start = time.perf_counter()
         facts = pg.archiver_facts(params)
         samples.append(time.perf_counter() - start)
