@@ -622,9 +622,6 @@ def validate(params: dict[str, Any]) -> tuple[dict[str, Any], SecretSource]:
         if not is_remote(p["repo"]) and path_inside(dest, p["repo"]):
             raise InputError(f"key_export.dest {dest} is inside the repository {p['repo']}: a key kept with its "
                              "repository is lost with it. Export it to another place (another host, ideally).")
-        parent = os.path.dirname(dest)
-        if not os.path.isdir(parent):
-            raise InputError(f"The directory of key_export.dest ({parent}) does not exist.")
         ke = dict(ke)
         ke["mode"] = parse_mode(ke.get("mode"))
         p["key_export"] = ke
@@ -744,6 +741,9 @@ def main(module: Any) -> dict[str, Any]:
     ke = params.get("key_export")
     if ke:
         dest, paper, mode = ke["dest"], bool(ke.get("paper")), ke["mode"]
+        # In check mode the directory may be one that an earlier task would have created.
+        if not check_mode and not os.path.isdir(os.path.dirname(dest)):
+            raise InputError(f"The directory of key_export.dest ({os.path.dirname(dest)}) does not exist.")
         if summary["encryption"] == "none":
             raise InputError(f"key_export is not possible: {repo} is not encrypted (encryption none), it has no key.")
         content, current_mode = file_state(dest)
