@@ -335,7 +335,9 @@ def main(module: Any) -> dict[str, Any]:
 
     problems: list[str] = [p.message for p in remaining]
     if configtest["ran"] and not configtest["ok"]:
-        why = "; ".join(configtest["errors"][:4]) or f"rc={configtest['rc']}"
+        boilerplate = ("Errors were found in", "rsnapshot can not continue", "sure you don't have spaces")
+        specific = [e for e in configtest["errors"] if not e.startswith(boilerplate)]
+        why = "; ".join(specific[:4]) or f"rc={configtest['rc']}"
         problems.append(f"rsnapshot configtest failed: {why}")
     if fresh.checked and not fresh.fresh and fresh.message:
         problems.append(fresh.message)
