@@ -645,8 +645,9 @@ def main(module: Any) -> dict[str, Any]:
     holders: list[LockHolder] = []
     decision: LockDecision | None = None
     broken = False
+    my_host = local_host_id()
+    result["host_id"] = my_host
     if not remote and local_repo_state(repo) == "repo":
-        my_host = local_host_id()
         holders = annotate_alive(read_lock_holders(repo), my_host, pid_alive)
         decision = decide_lock(holders, my_host=my_host, mode=params["stale_lock"],
                                dead_hosts=params.get("dead_hosts") or [],

@@ -263,6 +263,13 @@ check:
     ok:
       description: Whether it passed (null when not run).
       type: bool
+host_id:
+  description:
+    - This host's borg host id, as borg writes it into lock names (C(<fqdn>@<node>) or E(BORG_HOST_ID)).
+    - Record it while the host is alive; after its loss, its replacement passes it in O(dead_hosts).
+  returned: always
+  type: str
+  sample: web1.example.org@52231123181234
 borg_version:
   description: The borg version found.
   returned: always
