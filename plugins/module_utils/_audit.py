@@ -129,16 +129,22 @@ def restic_rules(repos: list[dict], rpo_hours: float, now: float) -> list[dict[s
         failure = _failed(forget) if forget is not None else None
         if failure:
             findings.append(_finding("probe_failed", name, f"the retention preview of {name} failed: {failure}"))
+            continue
         snapshots = repo.get("snapshots")
-        failure = _failed(snapshots)
-        if failure or not isinstance(snapshots, dict):
-            findings.append(_finding("probe_failed", name, f"the snapshots of {name} could not be listed: {failure}"))
-            continue
-        try:
-            listed = json.loads(snapshots.get("stdout") or "[]") or []
-        except ValueError:
-            findings.append(_finding("probe_failed", name, f"restic printed no JSON for the snapshots of {name}."))
-            continue
+        if forget is not None and (snapshots is None or snapshots.get("skipped")):
+            # the retention preview lists every snapshot (kept and, in check mode, those it would remove)
+            listed = list(forget.get("kept") or []) + list(forget.get("removed") or [])
+        else:
+            failure = _failed(snapshots)
+            if failure or not isinstance(snapshots, dict):
+                findings.append(_finding("probe_failed", name,
+                                         f"the snapshots of {name} could not be listed: {failure}"))
+                continue
+            try:
+                listed = json.loads(snapshots.get("stdout") or "[]") or []
+            except ValueError:
+                findings.append(_finding("probe_failed", name, f"restic printed no JSON for the snapshots of {name}."))
+                continue
         times = [t for t in (parse_time(s.get("time")) for s in listed) if t is not None]
         if not times:
             findings.append(_finding("backup_rpo", name, f"restic repository {name} holds no snapshot."))
@@ -247,9 +253,10 @@ def normalize(raw: dict[str, Any]) -> dict[str, Any]:
     snaps = raw.get("restic_snapshots") or []
     timers = raw.get("restic_timer") or []
     restic = []
-    for index, snap in enumerate(snaps):
+    for index, snap in enumerate(snaps or forgets):
         item = snap.get("item") or {}
         forget = forgets[index] if index < len(forgets) else None
+        snap = snaps[index] if index < len(snaps) else None
         timer = timers[index] if index < len(timers) else {}
         restic.append({
             "name": item.get("name"),
@@ -257,7 +264,7 @@ def normalize(raw: dict[str, Any]) -> dict[str, Any]:
             "prune": bool(item.get("prune", False)),
             "schedule": bool((timer or {}).get("stat", {}).get("exists")),
             "forget": None if not forget or forget.get("skipped") else forget,
-            "snapshots": snap,
+            "snapshots": None if not snap or snap.get("skipped") else snap,
         })
     obs["restic"] = restic
     for key in ("escrow", "postgres"):

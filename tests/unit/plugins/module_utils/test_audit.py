@@ -33,9 +33,16 @@ def borg_result(append_only=True, exported=False, last_hours=2.0, failed=False):
 def restic_probe(keep=True, prune=True, timer=True, last_hours=2.0):
     item = {"name": "r", "retention": {"keep_daily": 7} if keep else {}, "prune": prune}
     snapshots = [] if last_hours is None else [{"time": iso(last_hours + 5)}, {"time": iso(last_hours)}]
+    if keep:
+        # the retention preview lists the snapshots; the separate listing is skipped
+        forget = {"changed": True, "kept": snapshots[-1:], "removed": snapshots[:-1], "item": item}
+        listing = {"skipped": True, "item": item}
+    else:
+        forget = {"skipped": True, "item": item}
+        listing = {"rc": 0, "stdout": json.dumps(snapshots), "item": item}
     return {
-        "restic_forget": [{"changed": True, "item": item} if keep else {"skipped": True, "item": item}],
-        "restic_snapshots": [{"rc": 0, "stdout": json.dumps(snapshots), "item": item}],
+        "restic_forget": [forget],
+        "restic_snapshots": [listing],
         "restic_timer": [{"stat": {"exists": timer}, "item": item}],
     }
 
@@ -87,9 +94,14 @@ def test_restic_rules_each_fault():
     ok = audit.normalize(restic_probe())
     assert audit.restic_rules(ok["restic"], 25, NOW) == []
     broken = restic_probe()
-    item = broken["restic_snapshots"][0]["item"]
-    broken["restic_snapshots"][0] = {"rc": 1, "failed": True, "msg": "wrong password", "item": item}
+    item = broken["restic_forget"][0]["item"]
+    broken["restic_forget"][0] = {"failed": True, "msg": "wrong password", "item": item}
     assert [f["rule"] for f in audit.restic_rules(audit.normalize(broken)["restic"], 25, NOW)] == ["probe_failed"]
+    unlisted = restic_probe(keep=False)
+    unlisted["restic_snapshots"][0] = {"rc": 1, "failed": True, "msg": "wrong password", "item": {"name": "r"}}
+    assert "probe_failed" in [f["rule"] for f in audit.restic_rules(audit.normalize(unlisted)["restic"], 25, NOW)]
+    stale_preview = audit.normalize(restic_probe(last_hours=30))
+    assert [f["rule"] for f in audit.restic_rules(stale_preview["restic"], 25, NOW)] == ["backup_rpo"]
 
 
 def test_escrow_postgres_secrets_rsnapshot():
