@@ -96,7 +96,7 @@ bench: setup
 	$(LAB) with-lab $(ROOT)/benchmarks/run.sh
 
 demo: setup
-	$(LAB) with-lab $(ROOT)/tests/lab/demo.sh
+	$(LAB) with-lab $(ROOT)/tests/lab/drill.sh
 
 test: setup
 	$(ROOT)/tests/run-all.sh

@@ -327,8 +327,16 @@ class Backend:
     def restore(self, snapshot: Snapshot, dest: str, includes: Sequence[str], workers: int) -> dict[str, Any]:
         raise NotImplementedError
 
+    def size(self, snapshot: Snapshot) -> int:
+        """Bytes the whole restore point holds once restored (an upper bound when includes narrow it)."""
+        raise NotImplementedError
+
 
 class ResticBackend(Backend):
+    def __init__(self, runner: ToolRunner, repository: str, limit_download: int | None = None) -> None:
+        super().__init__(runner, repository)
+        self.limit = ["--limit-download", str(limit_download)] if limit_download else []
+
     def version(self) -> str:
         return version_string(parse_version(self.runner.run(["version"]).stdout))
 
@@ -339,11 +347,16 @@ class ResticBackend(Backend):
         return parse_restic_snapshots(self.runner.run_json(args))
 
     def restore(self, snapshot: Snapshot, dest: str, includes: Sequence[str], workers: int) -> dict[str, Any]:
-        args = ["restore", snapshot.id, "--target", dest, "-r", self.repository]
+        args = ["restore", snapshot.id, "--target", dest, "-r", self.repository, *self.limit]
         for inc in includes:
             args += ["--include", inc]
         self.runner.run(args, error=f"restic restore of snapshot {snapshot.id[:8]} failed")
         return {"workers": 1}
+
+    def size(self, snapshot: Snapshot) -> int:
+        data = self.runner.run_json(["stats", "--json", "--no-lock", "--mode", "restore-size", "-r", self.repository,
+                                     snapshot.id])
+        return int(data.get("total_size", 0))
 
 
 class BorgBackend(Backend):
@@ -375,6 +388,10 @@ class BorgBackend(Backend):
                                  error=f"borg extract of {snapshot.name} failed")
         fixed = restore_dir_metadata(dest, plan.upper_dirs)
         return {"workers": plan.workers, "split_depth": plan.depth, "upper_dirs_restored": fixed}
+
+    def size(self, snapshot: Snapshot) -> int:
+        data = self.runner.run_json(["info", "--json", f"{self.repository}::{snapshot.name}"])
+        return int(data["archives"][0]["stats"]["original_size"])
 
 
 def secret_env(tool: str, source: SecretSource) -> dict[str, str]:
@@ -435,8 +452,10 @@ def main(module: Any) -> dict[str, Any]:
         env["RESTIC_CACHE_DIR"] = params["cache_dir"]
     secrets = secret.known_values() + [v for v in (params.get("env") or {}).values() if v]
     runner = ToolRunner(module, params.get("binary") or tool, env=env, secrets=secrets)
-    backend: Backend = ResticBackend(runner, params["repository"]) if tool == "restic" else \
-        BorgBackend(runner, params["repository"])
+    if params.get("limit_download") and tool != "restic":
+        raise InputError("limit_download applies to restic only.")
+    backend: Backend = ResticBackend(runner, params["repository"], params.get("limit_download")) \
+        if tool == "restic" else BorgBackend(runner, params["repository"])
 
     version = backend.version()
     before = parse_time(params["before"]) if params.get("before") else None
@@ -446,6 +465,9 @@ def main(module: Any) -> dict[str, Any]:
     includes = params.get("includes") or []
     result: dict[str, Any] = {"changed": False, "snapshot": snapshot.as_dict(), "staging_path": staging,
                               "marker": marker, "tool_version": version, "resumed": False, "restored": False}
+
+    if params.get("estimate_size"):
+        result["size_estimate"] = backend.size(snapshot)
 
     done = _read_marker(marker)
     if done is not None and os.path.isdir(staging) and done.get("includes", []) == includes:

@@ -107,6 +107,15 @@ options:
   binary:
     description: Path or name of the borg/restic executable.
     type: str
+  limit_download:
+    description: restic only - cap the download rate (KiB/s), to leave bandwidth to the systems still serving.
+    type: int
+  estimate_size:
+    description:
+      - Also report RV(size_estimate), the bytes the restore point holds (C(restic stats --mode restore-size),
+        C(borg info)); used by a preflight to check free space. Works in check mode.
+    type: bool
+    default: false
 notes:
   - Hard links that cross the parallel split points are restored as separate files.
 seealso:
@@ -196,6 +205,10 @@ throughput_mib_s:
   description: Restored MiB per second.
   returned: when restored
   type: float
+size_estimate:
+  description: Bytes the whole restore point holds once restored (an upper bound when O(includes) narrow it).
+  returned: when O(estimate_size=true)
+  type: int
 tool_version:
   description: Version of borg or restic.
   returned: always
@@ -228,6 +241,8 @@ def main() -> None:
             "cache_dir": {"type": "path"},
             "lock_wait": {"type": "int"},
             "binary": {"type": "str"},
+            "estimate_size": {"type": "bool", "default": False},
+            "limit_download": {"type": "int"},
         },
         mutually_exclusive=[("password", "password_file", "password_command")],
         supports_check_mode=True,

@@ -20,3 +20,23 @@ from ansible_collections.restoreops.dr.plugins.filter.tool_version import tool_v
 )
 def test_tool_version(result, expected):
     assert tool_version(result) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "epoch"),
+    [("2026-03-14T02:00:00Z", 1773453600.0), ("2026-03-14T03:00:00.123456789+01:00", 1773453600.123456),
+     ("2026-03-14 02:00:00+00", 1773453600.0), ("2026-03-14T02:00:00.000000", 1773453600.0)],
+)
+def test_timestamp(text, epoch):
+    from ansible_collections.restoreops.dr.plugins.filter.timestamp import timestamp
+
+    assert timestamp(text) == pytest.approx(epoch)
+
+
+def test_timestamp_rejects_garbage():
+    from ansible.errors import AnsibleFilterError
+
+    from ansible_collections.restoreops.dr.plugins.filter.timestamp import timestamp
+
+    with pytest.raises(AnsibleFilterError):
+        timestamp("yesterday")

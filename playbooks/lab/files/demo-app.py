@@ -1,0 +1,35 @@
+#!/usr/bin/python3
+"""The lab's application: GET /health reads its settings (mode 0600, owned by the app user) and counts the orders
+in PostgreSQL. Both must work for a 200: a restore with the wrong owners or without the database fails here."""
+import json
+import subprocess
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+SETTINGS = "/srv/app/data/settings.json"
+
+
+class Handler(BaseHTTPRequestHandler):
+    def do_GET(self):  # noqa: N802 (http.server's naming)
+        if self.path != "/health":
+            self.send_error(404)
+            return
+        try:
+            with open(SETTINGS, encoding="utf-8") as handle:
+                settings = json.load(handle)
+            count = subprocess.run(["psql", "-XtAc", "SELECT count(*) FROM orders", "shop"], capture_output=True,
+                                   text=True, check=True, timeout=10).stdout.strip()
+            body, code = {"ok": True, "orders": int(count), "shop": settings["shop"]}, 200
+        except Exception as exc:  # noqa: BLE001 (report whatever broke)
+            body, code = {"ok": False, "error": str(exc)}, 503
+        data = json.dumps(body).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+HTTPServer(("127.0.0.1", 8080), Handler).serve_forever()
