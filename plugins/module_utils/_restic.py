@@ -352,6 +352,20 @@ def classify_failure(rc: int, stderr: str) -> str:
     return "other"
 
 
+def explain(exc: ToolError) -> ToolError:
+    """The same failure with a sentence for the two causes users hit most; anything else is left as restic said."""
+    kind = classify_failure(exc.rc or 0, exc.stderr)
+    head = {
+        "wrong_password": "The repository did not open: wrong password (restic found no key that it opens)",
+        "no_repository": "There is no restic repository at this location (initialise it first, for example with "
+                         "the restoreops.dr.restic role)",
+    }.get(kind)
+    if head is None:
+        return exc
+    return ToolError(f"{head}; nothing was changed. restic said: {exc.msg}", cmd=exc.cmd, rc=exc.rc,
+                     stdout=exc.stdout, stderr=exc.stderr, **exc.details)
+
+
 # --- restic ----------------------------------------------------------------------------------------------------
 
 
@@ -551,7 +565,10 @@ def main(module: Any) -> dict[str, Any]:
         name="restic",
     )
     retention = Retention(Restic(runner), params, module.check_mode, module.warn)
-    before_after: dict[str, Any] = retention.run()
+    try:
+        before_after: dict[str, Any] = retention.run()
+    except ToolError as exc:
+        raise explain(exc) from exc
     if module._diff and before_after["changed"]:
         everything = sorted(before_after["kept"] + before_after["removed"], key=lambda s: s["time"])
         before_after["diff"] = _diff(everything, before_after["kept"])

@@ -349,9 +349,28 @@ def test_wrong_password_is_not_mistaken_for_a_lock(monkeypatch):
     module = FakeModule({"keep_last": 1}, {
         "version": VERSION, "forget": [(1, "", "Fatal: wrong password or no key found\n")],
     })
-    with pytest.raises(Failed, match="wrong password"):
+    with pytest.raises(Failed, match=r"did not open: wrong password .*nothing was changed"):
         run(module, monkeypatch)
     assert [c[0] for c in module.commands()] == ["version", "forget"]
+
+
+def test_wrong_password_in_check_mode_gets_the_same_sentence(monkeypatch):
+    module = FakeModule({"keep_last": 1}, {
+        "version": VERSION, "list": [(1, "", "Fatal: wrong password or no key found\n")],
+    }, check_mode=True)
+    with pytest.raises(Failed, match="did not open: wrong password"):
+        run(module, monkeypatch)
+
+
+def test_missing_repository_is_named(monkeypatch):
+    module = FakeModule({"keep_last": 1}, {
+        "version": VERSION,
+        "forget": [(1, "", "Fatal: unable to open config file: stat /srv/restic/config: no such file or directory\n"
+                           "Is there a repository at the following location?\n/srv/restic\n")],
+    })
+    with pytest.raises(Failed, match="There is no restic repository at this location"):
+        run(module, monkeypatch)
+    assert module.result["rc"] == 1
 
 
 def test_secret_scrubbed_from_failure_output(monkeypatch):
