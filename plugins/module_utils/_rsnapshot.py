@@ -304,6 +304,10 @@ def main(module: Any) -> dict[str, Any]:
         raise InputError(f"Cannot read {path}: {exc}") from exc
 
     parsed = parse_config(original)
+    levels = [name for name, _count in parsed.intervals]
+    if params["check_freshness"] and params["interval"] and levels and params["interval"] not in levels:
+        raise InputError(f"interval {params['interval']!r} is not a retain level of this configuration "
+                         f"(levels: {', '.join(levels)}).")
     new_text = fixed_text(original, parsed.problems)
     will_fix = bool(params["fix"]) and new_text != original
     changed = False

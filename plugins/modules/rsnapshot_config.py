@@ -76,6 +76,9 @@ options:
     default: true
 notes:
   - C(include_conf) files are not followed; check each of them with its own task.
+  - With O(fix=true) the fix is written before the other checks are judged; when C(configtest) or the freshness
+    check then fails (and O(fail_on_problem=true)), the task fails with RV(fixed=true) and the file fixed. Bad input
+    (a missing file, an unknown O(interval)) fails before anything is written.
   - A value that may legitimately hold spaces (a command with arguments, rsync options, a path) is only flagged
     when the directive itself is separated from it by spaces, or when the line has fewer tab-separated fields than
     the directive needs.

@@ -187,6 +187,11 @@ def test_main_bad_input(tmp_path):
     conf = write(tmp_path, GOOD)
     with pytest.raises(InputError):
         rs.main(FakeModule({"path": str(conf), "max_age_hours": 0}))
+    spaced = GOOD.replace("retain\tdaily\t7", "retain daily 7")
+    conf.write_text(spaced)
+    with pytest.raises(InputError, match="not a retain level"):
+        rs.main(FakeModule({"path": str(conf), "fix": True, "interval": "hourly"}))
+    assert conf.read_text() == spaced
 
 
 CONFIGTEST_OUTPUT = """\
