@@ -334,7 +334,7 @@ def table(doc: dict[str, Any]) -> str:
     rows = [("HOST", "RULE", "TARGET", "STATUS", "DETAIL")]
     for host, res in doc["hosts"].items():
         if not res["findings"]:
-            rows.append((host, "-", "-", "PASS", f"{len(res['checked'])} rules checked"))
+            rows.append((host, "-", "-", "PASS", f"{len(res['checked'])} rule(s) checked"))
         for f in res["findings"]:
             status = "WAIVED" if f["waived"] else "VIOLATION"
             detail = f["message"] + (f" [waived: {f['reason']}]" if f["waived"] else "")
