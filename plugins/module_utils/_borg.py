@@ -283,6 +283,19 @@ def local_host_id(environ: dict[str, str] | None = None) -> str:
     return environ.get("BORG_HOST_ID") or f"{_borg_getfqdn()}@{uuid.getnode()}"
 
 
+def host_id_is_stable(host_id: str, environ: dict[str, str] | None = None) -> bool:
+    """False when the node part is the random number uuid.getnode() falls back to (no MAC address: for example a
+    container with no network); such an id changes with every process, so borg cannot recognise its own locks."""
+    environ = os.environ if environ is None else environ
+    if environ.get("BORG_HOST_ID"):
+        return True
+    try:
+        node = int(host_id.rsplit("@", 1)[1])
+    except (IndexError, ValueError):
+        return False
+    return not (node >> 40) & 1  # RFC 4122: a random node has the multicast bit set
+
+
 def pid_alive(pid: int) -> bool:
     """Whether a process with this PID exists on this host (signal 0; EPERM still means alive)."""
     if pid <= 0:
@@ -647,6 +660,11 @@ def main(module: Any) -> dict[str, Any]:
     broken = False
     my_host = local_host_id()
     result["host_id"] = my_host
+    result["host_id_stable"] = host_id_is_stable(my_host)
+    if not result["host_id_stable"] and hasattr(module, "warn"):
+        module.warn(f"This host has no stable borg host id ({my_host} is random per process, as there is no MAC "
+                    "address): borg cannot recognise its own stale locks and this module treats them as another "
+                    "host's. Set BORG_HOST_ID (for example <hostname>@<a fixed number>) for borg and this module.")
     if not remote and local_repo_state(repo) == "repo":
         holders = annotate_alive(read_lock_holders(repo), my_host, pid_alive)
         decision = decide_lock(holders, my_host=my_host, mode=params["stale_lock"],

@@ -270,6 +270,12 @@ host_id:
   returned: always
   type: str
   sample: web1.example.org@52231123181234
+host_id_stable:
+  description:
+    - False when the host id is random per process (no MAC address, for example a container without network and
+      without E(BORG_HOST_ID)); the module then warns, and locks of this host look like another host's.
+  returned: always
+  type: bool
 borg_version:
   description: The borg version found.
   returned: always

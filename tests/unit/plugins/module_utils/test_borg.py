@@ -229,6 +229,13 @@ def test_read_lock_holders_no_lock(tmp_path):
     assert read_lock_holders(str(tmp_path)) == []
 
 
+def test_host_id_stability():
+    assert _borg.host_id_is_stable("vm@3281355014145", {})  # 0x2fc00000001: a real MAC
+    assert not _borg.host_id_is_stable("rdr-borg@62779240774033", {})  # 0x3918ee587991: multicast bit, random
+    assert _borg.host_id_is_stable("rdr-borg@62779240774033", {"BORG_HOST_ID": "x@1"})
+    assert not _borg.host_id_is_stable("garbage", {})
+
+
 def test_local_host_id_env():
     assert local_host_id({"BORG_HOST_ID": "x@1"}) == "x@1"
 
