@@ -241,14 +241,21 @@ def apply_waivers(findings: list[dict[str, Any]], waivers: list[dict[str, Any]])
 def normalize(raw: dict[str, Any]) -> dict[str, Any]:
     """Observations in the shapes the rules take, from the registered loop results of the audit playbook.
 
-    ``raw`` holds ``borg`` / ``restic_forget`` / ``restic_snapshots`` / ``restic_timer`` / ``secret_files`` /
-    ``rsnapshot`` as lists of loop results (each carrying its ``item``), ``secret_scan`` as a find result, and
-    ``escrow`` / ``postgres`` as single results.
+    ``raw`` holds ``borg`` / ``restic_forget`` / ``restic_snapshots`` / ``rsnapshot`` as lists of loop results (each
+    carrying its ``item``), ``secret_scan`` and ``watched`` as find results, and ``escrow`` / ``postgres`` as single
+    results. (``restic_timer`` and ``secret_files`` as ``stat`` loop results are read too, when ``watched`` is
+    absent.)
     """
     obs: dict[str, Any] = {}
     obs["borg"] = [{"name": r.get("item", {}).get("name"), "result": r,
                     "key_export_declared": bool(r.get("item", {}).get("key_export"))}
                    for r in raw.get("borg") or []]
+    # One find over the passphrase files and the timers' enablement links replaces a stat per path:
+    # ``watched`` is that find result, ``secret_paths`` the declared passphrase files, ``timer_dir`` the systemd dir.
+    watched = raw.get("watched")
+    found: dict[str, dict] | None = None
+    if isinstance(watched, dict):
+        found = {f.get("path"): f for f in watched.get("files") or []}
     forgets = raw.get("restic_forget") or []
     snaps = raw.get("restic_snapshots") or []
     timers = raw.get("restic_timer") or []
@@ -258,11 +265,16 @@ def normalize(raw: dict[str, Any]) -> dict[str, Any]:
         forget = forgets[index] if index < len(forgets) else None
         snap = snaps[index] if index < len(snaps) else None
         timer = timers[index] if index < len(timers) else {}
+        if found is not None:
+            link = f"{raw.get('timer_dir') or '/etc/systemd/system'}/timers.target.wants/{item.get('retention_timer')}"
+            scheduled = bool(item.get("retention_timer")) and link in found
+        else:
+            scheduled = bool((timer or {}).get("stat", {}).get("exists"))
         restic.append({
             "name": item.get("name"),
             "retention": item.get("retention") or {},
             "prune": bool(item.get("prune", False)),
-            "schedule": bool((timer or {}).get("stat", {}).get("exists")),
+            "schedule": scheduled,
             "forget": None if not forget or forget.get("skipped") else forget,
             "snapshots": None if not snap or snap.get("skipped") else snap,
         })
@@ -270,8 +282,12 @@ def normalize(raw: dict[str, Any]) -> dict[str, Any]:
     for key in ("escrow", "postgres"):
         value = raw.get(key)
         obs[key] = None if not isinstance(value, dict) or value.get("skipped") else value
-    obs["secret_files"] = [{"path": r.get("item"), "exists": (r.get("stat") or {}).get("exists", False),
-                            "mode": (r.get("stat") or {}).get("mode")} for r in raw.get("secret_files") or []]
+    if found is not None:
+        obs["secret_files"] = [{"path": p, "exists": p in found, "mode": (found.get(p) or {}).get("mode")}
+                               for p in raw.get("secret_paths") or []]
+    else:
+        obs["secret_files"] = [{"path": r.get("item"), "exists": (r.get("stat") or {}).get("exists", False),
+                                "mode": (r.get("stat") or {}).get("mode")} for r in raw.get("secret_files") or []]
     scan = raw.get("secret_scan")
     if isinstance(scan, dict):
         obs["secret_hits"] = [{"path": f.get("path")} for f in scan.get("files") or []]

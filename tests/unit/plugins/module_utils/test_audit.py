@@ -162,3 +162,24 @@ def test_filter_plugin_wraps_the_rules():
     doc = filters["audit_report"]({"h": result})
     assert "borg_append_only" in filters["audit_table"](doc)
     assert filters["audit_junit"](doc).startswith("<?xml")
+
+
+def test_one_find_for_passphrase_files_and_timer_links():
+    probe = restic_probe()
+    probe["restic_forget"][0]["item"]["retention_timer"] = "restic-forget.timer"
+    probe["restic_snapshots"][0]["item"]["retention_timer"] = "restic-forget.timer"
+    del probe["restic_timer"]
+    raw = {**probe, "timer_dir": "/etc/systemd/system", "secret_paths": ["/etc/a.pass", "/etc/b.pass", "/etc/c.pass"],
+           "watched": {"files": [{"path": "/etc/a.pass", "mode": "0600"}, {"path": "/etc/b.pass", "mode": "0644"},
+                                 {"path": "/etc/systemd/system/timers.target.wants/restic-forget.timer",
+                                  "mode": "0777"}]}}
+    obs = audit.normalize(raw)
+    assert obs["restic"][0]["schedule"] is True
+    assert obs["secret_files"] == [{"path": "/etc/a.pass", "exists": True, "mode": "0600"},
+                                   {"path": "/etc/b.pass", "exists": True, "mode": "0644"},
+                                   {"path": "/etc/c.pass", "exists": False, "mode": None}]
+    raw["watched"]["files"].pop()
+    assert audit.normalize(raw)["restic"][0]["schedule"] is False
+    result = audit.evaluate(audit.normalize(raw), [], 25, NOW)
+    assert sorted((f["rule"], f["target"]) for f in result["findings"]) == [
+        ("restic_retention", "r"), ("secret_file_mode", "/etc/b.pass"), ("secret_file_mode", "/etc/c.pass")]
