@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Throughput of the restore's data phase (restoreops.dr.backup_restore) against the bare tools and a raw tar -x.
 
     BENCH_MIB=2048 python benchmarks/bench_restore_data.py
@@ -51,7 +50,7 @@ def fresh(path: Path) -> Path:
 
 def best(fn) -> float:
     times = []
-    for _ in range(RUNS):
+    for _run in range(RUNS):
         drop_caches()
         times.append(fn())
     return min(times)
@@ -99,19 +98,19 @@ def main() -> int:
     restic_bare = best(lambda: timed(["restic", "restore", "latest", "-r", str(WORK / "restic"), "--target",
                                       str(fresh(out))]))
     restic_mod = [module({"tool": "restic", "repository": str(WORK / "restic"), "password": PASSWORD,
-                          "staging_dir": str(fresh(out))}) for _ in range(RUNS)]
+                          "staging_dir": str(fresh(out))}) for _run in range(RUNS)]
     borg_bare = best(lambda: timed(["borg", "extract", f"{WORK / 'borg'}::bench"], cwd=fresh(out)))
     borg_mod = [module({"tool": "borg", "repository": str(WORK / "borg"), "password": PASSWORD,
-                        "staging_dir": str(fresh(out)), "parallel": cores}) for _ in range(RUNS)]
+                        "staging_dir": str(fresh(out)), "parallel": cores}) for _run in range(RUNS)]
     shutil.rmtree(out, ignore_errors=True)
 
     def rate(seconds: float) -> float:
         return MIB / seconds
 
-    r_mod = min(t for t, _ in restic_mod)
-    r_wall = min(w for _, w in restic_mod)
-    b_mod = min(t for t, _ in borg_mod)
-    b_wall = min(w for _, w in borg_mod)
+    r_mod = min(t for t, _wall in restic_mod)
+    r_wall = min(w for _t, w in restic_mod)
+    b_mod = min(t for t, _wall in borg_mod)
+    b_wall = min(w for _t, w in borg_mod)
     rows = [
         ("tar -x (disk limit)", tar, None),
         ("restic restore, bare", restic_bare, None),

@@ -175,7 +175,7 @@ def plan_parallel_extract(items: Sequence[Item], workers: int, *, min_units_per_
     if len(sizes) < 2:
         return Plan(groups=[[]], depth=0)
     count = min(workers, len(sizes))
-    groups: list[list[str]] = [[] for _ in range(count)]
+    groups: list[list[str]] = [[] for _slot in range(count)]
     loads = [0] * count
     for unit, size in sorted(sizes.items(), key=lambda kv: (-kv[1], kv[0])):
         target = loads.index(min(loads))
@@ -299,7 +299,7 @@ def load_manifest(path: str) -> dict[str, str]:
 
 def tree_stats(root: str) -> tuple[int, int]:
     files = size = 0
-    for dirpath, _dirs, names in os.walk(root):
+    for dirpath, _subdirs, names in os.walk(root):
         for name in names:
             st = os.lstat(os.path.join(dirpath, name))
             if stat.S_ISREG(st.st_mode):
@@ -517,4 +517,3 @@ def main(module: Any) -> dict[str, Any]:
                    "workers": result["workers"], "verify": verify,
                    "finished": dt.datetime.now(dt.timezone.utc).isoformat()}, handle, indent=2)
     return result
-

@@ -21,7 +21,8 @@ description:
     missing or changed file fails the task and leaves the staging tree unmarked for inspection.
   - Passwords reach the tools through their environment (C(RESTIC_PASSWORD), C(RESTIC_PASSWORD_FILE),
     C(RESTIC_PASSWORD_COMMAND), C(BORG_PASSPHRASE), C(BORG_PASSCOMMAND)), never on the command line.
-author: restoreops.dr maintainers
+author:
+  - restoreops.dr contributors (@restoreops)
 extends_documentation_fragment:
   - restoreops.dr.attributes
 attributes:
@@ -43,8 +44,8 @@ options:
     choices: [borg, restic]
   repository:
     description:
-      - The repository. borg: an absolute path or C(ssh://) URL. restic: a path or a backend URL (C(rest:), C(s3:),
-        C(sftp:)).
+      - The repository. For borg an absolute path or C(ssh://) URL; for restic a path or a backend URL (C(rest:),
+        C(s3:), C(sftp:)).
     type: str
     required: true
   snapshot:
@@ -55,11 +56,11 @@ options:
   before:
     description:
       - Restore the newest restore point strictly older than this time (ISO 8601; UTC when no offset is given).
-      - For logical corruption that started at a known time: the backups after it faithfully captured it.
+      - Meant for logical corruption that started at a known time, which the later backups faithfully captured.
     type: str
   host:
     description:
-      - restic - only consider snapshots of this host. borg - only archives whose name starts with this text.
+      - For restic, only consider snapshots of this host; for borg, only archives whose name starts with this text.
     type: str
   includes:
     description: Restore only these absolute paths (and everything below them).
@@ -72,8 +73,9 @@ options:
     required: true
   manifest_path:
     description:
-      - Absolute path, as on the backed-up host, of the JSON checksum manifest inside the backup
-        (C({"files": {"/abs/path": "<sha256>"}})); the files it lists under O(includes) are verified.
+      - Absolute path, as on the backed-up host, of the JSON checksum manifest inside the backup (an object whose
+        C(files) member maps absolute paths to SHA-256 digests, as restoreops.dr.backup_context writes it); the
+        files it lists under O(includes) are verified.
     type: path
   parallel:
     description: borg extract workers; V(0) uses one per core. Ignored for restic.

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Role READMEs from meta/argument_specs.yml, and the check that they (and defaults/main.yml) have not drifted.
 
     role_readme.py --write   regenerate the generated block of every roles/*/README.md

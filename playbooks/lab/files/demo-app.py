@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """The lab's application: GET /health reads its settings (mode 0600, owned by the app user) and counts the orders
 in PostgreSQL. Both must work for a 200: a restore with the wrong owners or without the database fails here."""
 import json

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Write a checksum manifest ({"files": {abs path: sha256}}) of the files under the given paths."""
 import hashlib
 import json
