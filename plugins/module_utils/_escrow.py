@@ -31,6 +31,7 @@ import tempfile
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Optional
 
+from ansible_collections.restoreops.dr.plugins.module_utils._borg import log_msgids
 from ansible_collections.restoreops.dr.plugins.module_utils._errors import InputError, RestoreOpsError
 from ansible_collections.restoreops.dr.plugins.module_utils._runner import Result, ToolRunner
 from ansible_collections.restoreops.dr.plugins.module_utils._secrets import mode_is_at_most
@@ -398,22 +399,6 @@ def shadow_config(text: str, blob: Optional[str]) -> str:
     return "\n".join(out)
 
 
-def borg_msgids(stderr: str) -> list[str]:
-    """The ``msgid`` of each ``--log-json`` line borg wrote (non-JSON lines are skipped)."""
-    ids = []
-    for line in stderr.splitlines():
-        line = line.strip()
-        if not line.startswith("{"):
-            continue
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(entry, dict) and entry.get("msgid"):
-            ids.append(str(entry["msgid"]))
-    return ids
-
-
 def borg_last_message(stderr: str) -> str:
     for line in reversed(stderr.splitlines()):
         line = line.strip()
@@ -440,7 +425,7 @@ def decide_borg_decrypts(item: EscrowItem, exported: BorgKeyExport, config: Borg
         return Verdict.failed(
             f"The escrowed key {item.key_file} belongs to another repository (id {exported.repo_id[:12]}…), "
             f"not to {repo} (id {config.repo_id[:12]}…).")
-    ids = borg_msgids(stderr)
+    ids = log_msgids(stderr)
     if "PassphraseWrong" in ids:
         return Verdict.failed(
             f"The escrowed passphrase does not unlock the escrowed key {item.key_file} for {repo}.")
