@@ -53,12 +53,12 @@ def check_version(text: str) -> tuple[int, int, int]:
     version = parse_version(text)
     if version[0] >= 2:
         raise UnsupportedVersionError(
-            f"borg {version_string(version)} is installed, but restoreops.dr.borg_repo drives borg 1.2 only "
+            f"borg {version_string(version)} is installed, but restoreops.dr drives borg 1.2 only "
             "(borg 2 changed the repository format and the command line: rcreate/rinfo, no 'init'). "
-            "Install borg 1.2 or set borg_binary to a borg 1.2 executable.", borg_version=version_string(version))
+            "Install borg 1.2 or point the module at a borg 1.2 executable.", borg_version=version_string(version))
     if version < (1, 2, 0):
         raise UnsupportedVersionError(
-            f"borg {version_string(version)} is too old; restoreops.dr.borg_repo needs borg 1.2.",
+            f"borg {version_string(version)} is too old; restoreops.dr needs borg 1.2.",
             borg_version=version_string(version))
     return version
 

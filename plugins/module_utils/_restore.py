@@ -27,7 +27,9 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable, Sequence
 
+from ansible_collections.restoreops.dr.plugins.module_utils._borg import check_version
 from ansible_collections.restoreops.dr.plugins.module_utils._errors import InputError, RestoreOpsError
+from ansible_collections.restoreops.dr.plugins.module_utils._restic import restic_env, secrets_of
 from ansible_collections.restoreops.dr.plugins.module_utils._runner import (
     ToolRunner,
     parse_json_lines,
@@ -341,30 +343,26 @@ class ResticBackend(Backend):
         return version_string(parse_version(self.runner.run(["version"]).stdout))
 
     def snapshots(self, host: str | None) -> list[Snapshot]:
-        args = ["snapshots", "--json", "--no-lock", "-r", self.repository]
+        args = ["snapshots", "--json", "--no-lock"]
         if host:
             args += ["--host", host]
         return parse_restic_snapshots(self.runner.run_json(args))
 
     def restore(self, snapshot: Snapshot, dest: str, includes: Sequence[str], workers: int) -> dict[str, Any]:
-        args = ["restore", snapshot.id, "--target", dest, "-r", self.repository, *self.limit]
+        args = ["restore", snapshot.id, "--target", dest, *self.limit]
         for inc in includes:
             args += ["--include", inc]
         self.runner.run(args, error=f"restic restore of snapshot {snapshot.id[:8]} failed")
         return {"workers": 1}
 
     def size(self, snapshot: Snapshot) -> int:
-        data = self.runner.run_json(["stats", "--json", "--no-lock", "--mode", "restore-size", "-r", self.repository,
-                                     snapshot.id])
+        data = self.runner.run_json(["stats", "--json", "--no-lock", "--mode", "restore-size", snapshot.id])
         return int(data.get("total_size", 0))
 
 
 class BorgBackend(Backend):
     def version(self) -> str:
-        version = parse_version(self.runner.run(["--version"]).stdout)
-        if version[0] >= 2:
-            raise RestoreOpsError(f"borg {version_string(version)} is not supported yet; use borg 1.2.")
-        return version_string(version)
+        return version_string(check_version(self.runner.run(["--version"]).stdout))
 
     def snapshots(self, host: str | None) -> list[Snapshot]:
         data = self.runner.run_json(["list", "--json", self.repository])
@@ -394,16 +392,10 @@ class BorgBackend(Backend):
         return int(data["archives"][0]["stats"]["original_size"])
 
 
-def secret_env(tool: str, source: SecretSource) -> dict[str, str]:
-    """The environment that hands the password to the tool (never argv)."""
+def borg_secret_env(source: SecretSource) -> dict[str, str]:
+    """The environment that hands the passphrase to borg (never argv); restic's comes from _restic.restic_env."""
     if not source.given:
         return {}
-    if tool == "restic":
-        if source.kind == "value":
-            return {"RESTIC_PASSWORD": source.value or ""}
-        if source.kind == "file":
-            return {"RESTIC_PASSWORD_FILE": source.file or ""}
-        return {"RESTIC_PASSWORD_COMMAND": source.command or ""}
     if source.kind == "command":
         return {"BORG_PASSCOMMAND": source.command or ""}
     return {"BORG_PASSPHRASE": source.read()}
@@ -440,17 +432,18 @@ def main(module: Any) -> dict[str, Any]:
     tool = params["tool"]
     secret = SecretSource(value=params.get("password"), file=params.get("password_file"),
                           command=params.get("password_command"), label="password").validate()
-    env = dict(params.get("env") or {})
-    env.update(secret_env(tool, secret))
-    if tool == "borg":
+    if tool == "restic":
+        env = restic_env(params["repository"], secret, params.get("env"), params.get("cache_dir"))
+        secrets = secrets_of(params["repository"], secret, params.get("env"))
+    else:
+        env = {str(k): str(v) for k, v in (params.get("env") or {}).items()}
+        env.update(borg_secret_env(secret))
         env.setdefault("BORG_RELOCATED_REPO_ACCESS_IS_OK", "yes")
         if params.get("key_file"):
             env["BORG_KEY_FILE"] = params["key_file"]
         if params.get("lock_wait") is not None:
             env.setdefault("BORG_LOCK_WAIT", str(params["lock_wait"]))
-    if tool == "restic" and params.get("cache_dir"):
-        env["RESTIC_CACHE_DIR"] = params["cache_dir"]
-    secrets = secret.known_values() + [v for v in (params.get("env") or {}).values() if v]
+        secrets = secret.known_values() + [str(v) for v in (params.get("env") or {}).values() if v]
     runner = ToolRunner(module, params.get("binary") or tool, env=env, secrets=secrets)
     if params.get("limit_download") and tool != "restic":
         raise InputError("limit_download applies to restic only.")

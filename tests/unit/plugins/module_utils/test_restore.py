@@ -125,12 +125,51 @@ def test_load_manifest_errors(tmp_path):
         _restore.load_manifest(str(bad))
 
 
-def test_secret_env_never_uses_argv_and_matches_tool():
-    src = _restore.SecretSource(file="/root/pass")
-    assert _restore.secret_env("restic", src) == {"RESTIC_PASSWORD_FILE": "/root/pass"}
-    assert _restore.secret_env("borg", _restore.SecretSource(value="x")) == {"BORG_PASSPHRASE": "x"}
-    assert _restore.secret_env("borg", _restore.SecretSource(command="cat /p")) == {"BORG_PASSCOMMAND": "cat /p"}
-    assert _restore.secret_env("restic", _restore.SecretSource()) == {}
+def test_borg_secret_env_never_uses_argv():
+    assert _restore.borg_secret_env(_restore.SecretSource(value="x")) == {"BORG_PASSPHRASE": "x"}
+    assert _restore.borg_secret_env(_restore.SecretSource(command="cat /p")) == {"BORG_PASSCOMMAND": "cat /p"}
+    assert _restore.borg_secret_env(_restore.SecretSource()) == {}
+
+
+class FakeModule:
+    def __init__(self, params, answers):
+        self.params = params
+        self.check_mode = True
+        self.answers = list(answers)
+        self.calls = []
+
+    def run_command(self, cmd, **kwargs):
+        self.calls.append((cmd, kwargs))
+        return self.answers.pop(0)
+
+
+def test_restic_repository_and_password_stay_off_argv(tmp_path):
+    passfile = tmp_path / "pass"
+    passfile.write_text("restic-password\n")
+    params = {"tool": "restic", "repository": "rest:https://user:s3cret-url@backup.example/repo",
+              "password_file": str(passfile), "password": None, "password_command": None, "snapshot": "latest",
+              "before": None, "host": None, "includes": [], "staging_dir": "/nonexistent/staging",
+              "manifest_path": None, "parallel": 0, "key_file": None, "env": {"AWS_SECRET_ACCESS_KEY": "awssecret"},
+              "cache_dir": None, "lock_wait": None, "binary": "/bin/true", "estimate_size": False,
+              "limit_download": None}
+    snaps = '[{"id": "%s", "short_id": "aaaaaaaa", "time": "2026-03-14T02:00:00Z", "paths": ["/srv"]}]' % ("a" * 64)
+    module = FakeModule(params, [(0, "restic 0.14.0 compiled with go1.19", ""), (0, snaps, "")])
+    result = _restore.main(module)
+    assert result["changed"] and result["snapshot"]["name"] == "aaaaaaaa"
+    for cmd, kwargs in module.calls:
+        assert not any("s3cret-url" in arg or "awssecret" in arg or "backup.example" in arg for arg in cmd)
+        env = kwargs["environ_update"]
+        assert env["RESTIC_REPOSITORY"] == params["repository"]
+        assert env["RESTIC_PASSWORD_FILE"] == str(passfile) and env["RESTIC_PASSWORD"] == ""
+        assert "restic-password" not in " ".join(cmd)
+        assert env["AWS_SECRET_ACCESS_KEY"] == "awssecret"
+
+
+def test_borg_version_check_is_shared():
+    module = FakeModule({}, [(0, "borg 1.1.18", "")])
+    backend = _restore.BorgBackend(_restore.ToolRunner(module, "/bin/true"), "/r")
+    with pytest.raises(RestoreOpsError, match="too old"):
+        backend.version()
 
 
 @pytest.mark.parametrize(
