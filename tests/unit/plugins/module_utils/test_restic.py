@@ -278,6 +278,29 @@ def test_check_mode_is_a_dry_run_and_reports_locks(monkeypatch):
     assert result["prune"] == {"ran": False, "bytes_before": 1000, "bytes_after": None}
 
 
+def test_check_mode_on_a_local_repository_without_lock_files_does_not_ask_restic(monkeypatch, tmp_path):
+    (tmp_path / "locks").mkdir()
+    script = {"version": VERSION, "forget": [(0, json.dumps(FORGET_014), "")]}
+    module = FakeModule({"keep_monthly": 2, "repository": str(tmp_path)}, script, check_mode=True)
+    result = run(module, monkeypatch)
+    assert [c[0] for c in module.commands()] == ["version", "forget"]
+    assert result["locks"] == []
+    # a lock file present: restic lists the locks before the dry run
+    (tmp_path / "locks" / "aaaa").write_text("x")
+    module = FakeModule({"keep_monthly": 2, "repository": str(tmp_path)},
+                        dict(script, list=[(0, "", "")]), check_mode=True)
+    run(module, monkeypatch)
+    assert [c[0] for c in module.commands()] == ["version", "list", "forget"]
+
+
+def test_has_lock_files(tmp_path):
+    assert _restic.has_lock_files(str(tmp_path)) is None
+    (tmp_path / "locks").mkdir()
+    assert _restic.has_lock_files(str(tmp_path)) is False
+    (tmp_path / "locks" / "0123").write_text("")
+    assert _restic.has_lock_files(str(tmp_path)) is True
+
+
 def test_prune_false_warns_and_reclaims_nothing(monkeypatch):
     module = FakeModule({"keep_monthly": 2, "prune": False},
                         {"version": VERSION, "forget": [(0, json.dumps(FORGET_014), "")]})
