@@ -11,7 +11,8 @@ ROUNDS times and in alternating order, times on two identical copies of it:
 and, once, the module through `ansible localhost -m` (controller start-up included, for information).
 Prints every measurement, the medians and the ratio module/bare (target: <= 1.2). Exits 0.
 
-Environment: BENCH_SNAPSHOTS (50), BENCH_BASE_MIB (32), BENCH_STEP_MIB (2), BENCH_ROUNDS (5), BENCH_DIR (a temp dir).
+Environment: BENCH_SNAPSHOTS (50), BENCH_BASE_MIB (32), BENCH_STEP_MIB (2), BENCH_FILES (20000),
+BENCH_CHANGED_FILES (200), BENCH_ROUNDS (5), BENCH_DIR (a temp dir).
 """
 
 from __future__ import annotations
@@ -34,6 +35,10 @@ POLICY = {"keep_daily": 7, "keep_weekly": 4, "keep_monthly": 3}
 SNAPSHOTS = int(os.environ.get("BENCH_SNAPSHOTS", "50"))
 BASE_MIB = int(os.environ.get("BENCH_BASE_MIB", "32"))
 STEP_MIB = int(os.environ.get("BENCH_STEP_MIB", "2"))
+# A server-like tree: many small files, a few hundred of which change every day (configs, logs, app state). The
+# changed files give every snapshot new tree blobs, so prune has to walk and repack, as on a real repository.
+FILES = int(os.environ.get("BENCH_FILES", "20000"))
+CHANGED_FILES = int(os.environ.get("BENCH_CHANGED_FILES", "200"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
 
 
@@ -51,7 +56,18 @@ def build(work: Path, password_file: Path) -> Path:
     env = restic_env(repo, password_file)
     subprocess.run(["restic", "init", "--quiet"], env=env, check=True)
     (data / "base.bin").write_bytes(os.urandom(BASE_MIB << 20))
+    small = []
+    for index in range(FILES):
+        path = data / "tree" / f"d{index // 100:04d}" / f"f{index:06d}.txt"
+        if index % 100 == 0:
+            path.parent.mkdir(parents=True)
+        path.write_bytes(os.urandom(512 + index % 3584))
+        small.append(path)
     for day in range(SNAPSHOTS):
+        for index in range(CHANGED_FILES):
+            path = small[(day * CHANGED_FILES + index * 97) % len(small)] if small else None
+            if path is not None:
+                path.write_bytes(os.urandom(512 + (day + index) % 3584))
         # Each day replaces yesterday's changing data: forgetting a snapshot leaves STEP_MIB for prune to reclaim.
         for old in data.glob("day-*.bin"):
             old.unlink()
