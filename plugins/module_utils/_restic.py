@@ -207,7 +207,7 @@ def has_lock_files(path: str) -> bool | None:
     """
     try:
         with os.scandir(os.path.join(path, "locks")) as entries:
-            return any(True for _ in entries)
+            return next(iter(entries), None) is not None
     except OSError:
         return None
 
