@@ -18,6 +18,11 @@ Observation keys (each optional; a missing key means the host does not use that 
 ``secret_files``  list of ``{path, exists, mode}``.
 ``secret_hits``   list of ``{path, line}`` where a secret assignment was found in a unit, script or environment file.
 ``rsnapshot``  list of registered ``restoreops.dr.rsnapshot_config`` results.
+``probe_failure``  the message of a probe run that failed as a whole (``restoreops.dr.backup_policy_facts`` with bad
+               options), or None.
+
+``restoreops.dr.backup_policy_facts`` returns every probe of a host in one result, in the shapes :func:`normalize`
+reads; the playbook passes that registered result as it is.
 """
 
 from __future__ import annotations
@@ -214,6 +219,12 @@ def rsnapshot_rules(results: list[Any]) -> list[dict[str, Any]]:
     return findings
 
 
+def probe_rules(failure: str | None) -> list[dict[str, Any]]:
+    if not failure:
+        return []
+    return [_finding("probe_failed", "host", f"the probes of this host could not run: {failure}")]
+
+
 def apply_waivers(findings: list[dict[str, Any]], waivers: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Mark findings waived by a waiver for their rule (and target, when the waiver names one).
 
@@ -243,10 +254,13 @@ def normalize(raw: dict[str, Any]) -> dict[str, Any]:
 
     ``raw`` holds ``borg`` / ``restic_forget`` / ``restic_snapshots`` / ``rsnapshot`` as lists of loop results (each
     carrying its ``item``), ``secret_scan`` and ``watched`` as find results, and ``escrow`` / ``postgres`` as single
-    results. (``restic_timer`` and ``secret_files`` as ``stat`` loop results are read too, when ``watched`` is
-    absent.)
+    results: the registered result of ``restoreops.dr.backup_policy_facts``, or a mapping built from one task per
+    probe. (``restic_timer`` and ``secret_files`` as ``stat`` loop results are read too, when ``watched`` is
+    absent.) A ``raw`` that itself failed (``failed: true``, as a failed probe module's registered result) is kept
+    as ``probe_failure``: its probes did not run, which is a violation, never a pass.
     """
     obs: dict[str, Any] = {}
+    obs["probe_failure"] = str(raw.get("msg") or "the probe failed") if raw.get("failed") else None
     obs["borg"] = [{"name": r.get("item", {}).get("name"), "result": r,
                     "key_export_declared": bool(r.get("item", {}).get("key_export"))}
                    for r in raw.get("borg") or []]
@@ -300,7 +314,7 @@ def evaluate(observations: dict[str, Any], waivers: list[dict[str, Any]] | None 
     """Every finding of one host, waivers applied, and the counts."""
     now = dt.datetime.now(dt.timezone.utc).timestamp() if now is None else float(now)
     rpo = float(rpo_hours)
-    findings: list[dict[str, Any]] = []
+    findings: list[dict[str, Any]] = probe_rules(observations.get("probe_failure"))
     findings += borg_rules(observations.get("borg") or [], rpo, now)
     findings += restic_rules(observations.get("restic") or [], rpo, now)
     findings += escrow_rules(observations.get("escrow"))

@@ -183,3 +183,12 @@ def test_one_find_for_passphrase_files_and_timer_links():
     result = audit.evaluate(audit.normalize(raw), [], 25, NOW)
     assert sorted((f["rule"], f["target"]) for f in result["findings"]) == [
         ("restic_retention", "r"), ("secret_file_mode", "/etc/b.pass"), ("secret_file_mode", "/etc/c.pass")]
+
+
+def test_a_failed_probe_run_is_a_violation_not_a_pass():
+    """backup_policy_facts failing as a whole (bad options) leaves no observation: the host must not pass."""
+    raw = {"failed": True, "msg": "Unsupported parameters for (restoreops.dr.backup_policy_facts) module: x"}
+    result = audit.evaluate(audit.normalize(raw), [], 25, NOW)
+    assert [(f["rule"], f["target"]) for f in result["findings"]] == [("probe_failed", "host")]
+    assert "Unsupported parameters" in result["findings"][0]["message"] and result["ok"] is False
+    assert audit.normalize({"failed": False, "borg": []})["probe_failure"] is None
