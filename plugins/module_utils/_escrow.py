@@ -39,6 +39,21 @@ from ansible_collections.restoreops.dr.plugins.module_utils._secrets import mode
 CHECKS = ("exists", "mode", "apart", "decrypts", "current")
 KINDS = ("borg", "restic", "luks", "file")
 
+
+def item_options() -> dict[str, Any]:
+    """The argument spec of one escrowed key (key_escrow_check `items`, backup_policy_facts `key_escrow_items`)."""
+    return dict(
+        name=dict(type="str", required=True),
+        kind=dict(type="str", required=True, choices=list(KINDS)),
+        repo=dict(type="str"),
+        device=dict(type="path"),
+        key_file=dict(type="path", required=True, no_log=False),
+        passphrase_file=dict(type="path", no_log=False),
+        passcommand=dict(type="str", no_log=False),
+        sha256=dict(type="str"),
+        protected_paths=dict(type="list", elements="path", default=[]),
+    )
+
 # Variables that would make a tool use a secret other than the escrowed one.
 FOREIGN_SECRET_VARS = (
     "BORG_PASSPHRASE", "BORG_PASSCOMMAND", "BORG_PASSPHRASE_FD", "BORG_KEY_FILE",

@@ -394,6 +394,7 @@ rsnapshot:
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402  (modules keep their docs first)
 
 from ansible_collections.restoreops.dr.plugins.module_utils._errors import run_module  # noqa: E402
+from ansible_collections.restoreops.dr.plugins.module_utils._escrow import item_options  # noqa: E402
 from ansible_collections.restoreops.dr.plugins.module_utils._policy_facts import DEFAULT_SCAN_PATHS, main  # noqa: E402
 
 
@@ -427,17 +428,6 @@ def build_module() -> AnsibleModule:
         prune=dict(type="bool", default=False),
         retention_timer=dict(type="str"),
     )
-    escrow_spec = dict(
-        name=dict(type="str", required=True),
-        kind=dict(type="str", required=True, choices=["borg", "restic", "luks", "file"]),
-        repo=dict(type="str"),
-        device=dict(type="path"),
-        key_file=dict(type="path", required=True, no_log=False),
-        passphrase_file=dict(type="path", no_log=False),
-        passcommand=dict(type="str", no_log=False),
-        sha256=dict(type="str"),
-        protected_paths=dict(type="list", elements="path", default=[]),
-    )
     postgres_spec = dict(
         login_host=dict(type="str"),
         login_unix_socket=dict(type="str"),
@@ -458,7 +448,7 @@ def build_module() -> AnsibleModule:
                                    mutually_exclusive=[("passphrase_file", "passcommand")]),
             restic_repositories=dict(type="list", elements="dict", default=[], options=restic_spec,
                                      mutually_exclusive=[("password_file", "password_command")]),
-            key_escrow_items=dict(type="list", elements="dict", default=[], options=escrow_spec, no_log=False,
+            key_escrow_items=dict(type="list", elements="dict", default=[], options=item_options(), no_log=False,
                                   mutually_exclusive=[("passphrase_file", "passcommand")]),
             postgres=dict(type="dict", options=postgres_spec),
             secret_files=dict(type="list", elements="path", default=[], no_log=False),

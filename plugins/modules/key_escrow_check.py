@@ -199,24 +199,13 @@ results:
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402  (modules keep their docs first)
 
 from ansible_collections.restoreops.dr.plugins.module_utils._errors import run_module  # noqa: E402
-from ansible_collections.restoreops.dr.plugins.module_utils._escrow import main  # noqa: E402
+from ansible_collections.restoreops.dr.plugins.module_utils._escrow import item_options, main  # noqa: E402
 
 
 def build_module() -> AnsibleModule:
-    item_spec = dict(
-        name=dict(type="str", required=True),
-        kind=dict(type="str", required=True, choices=["borg", "restic", "luks", "file"]),
-        repo=dict(type="str"),
-        device=dict(type="path"),
-        key_file=dict(type="path", required=True, no_log=False),
-        passphrase_file=dict(type="path", no_log=False),
-        passcommand=dict(type="str", no_log=False),
-        sha256=dict(type="str"),
-        protected_paths=dict(type="list", elements="path", default=[]),
-    )
     return AnsibleModule(
         argument_spec=dict(
-            items=dict(type="list", elements="dict", required=True, options=item_spec),
+            items=dict(type="list", elements="dict", required=True, options=item_options()),
             max_mode=dict(type="raw", default="0600"),
             fail_on_problem=dict(type="bool", default=True),
         ),
