@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # The DR drill on the lab: build "production" (PostgreSQL with WAL archiving + an application with its own user and
-# data), back it up with the collection's roles (keys escrowed on the controller, on their own filesystem), destroy
-# it, start a fresh replacement, run playbooks/restore_server.yml, verify from outside, print the report.
+# data), back it up with the collection's roles (restic and borg, both repositories append-only on the offsite
+# store; keys escrowed on the controller, on their own filesystem), destroy it, start a fresh replacement, run
+# playbooks/restore_server.yml, verify from outside, print the report.
 #
-#   drill.sh            the demo: 64 MiB of application data, one straight restore
-#   drill.sh --small    for `make test`: 8 MiB, and the faults first (production target refused, dependency cycle,
-#                       missing escrowed key, restore killed in the data phase, missing WAL segment), then the
-#                       resumed restore must PASS
+#   drill.sh                  the demo: 64 MiB of application data, one straight restore from restic
+#   drill.sh --tool borg      the same, restored from borg (or DRILL_TOOL=borg; default restic)
+#   drill.sh --small          for `make test`: 8 MiB, and the faults first (production target refused, dependency
+#                             cycle, missing escrowed key, restore killed in the data phase, missing WAL segment) on
+#                             restic, then the resumed restic restore must PASS; then the replacement is destroyed and
+#                             a fresh one is restored from borg, which must PASS the same verification (both tools
+#                             every time, so --tool does not apply)
 # KEEP=1 leaves the containers running. Expects the lab to be up (tests/lab/lab with-lab).
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -15,10 +19,23 @@ LAB="$HERE/lab"
 D="$ROOT/.lab/drill"
 PROD=rdr-prod
 NEW=rdr-new
-SMALL=0; DATA_MIB=${DRILL_DATA_MIB:-64}
-[ "${1:-}" = "--small" ] && { SMALL=1; DATA_MIB=${DRILL_DATA_MIB:-8}; }
+usage() { echo "usage: drill.sh [--small] [--tool restic|borg]   (or DRILL_TOOL=restic|borg)" >&2; exit 2; }
+SMALL=0; TOOL=${DRILL_TOOL:-restic}
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --small) SMALL=1 ;;
+    --tool) [ $# -ge 2 ] || usage; TOOL=$2; shift ;;
+    --tool=*) TOOL=${1#--tool=} ;;
+    *) usage ;;
+  esac
+  shift
+done
+case "$TOOL" in restic|borg) ;; *) echo "drill.sh: the tool is restic or borg, not '$TOOL'" >&2; usage ;; esac
+if [ "$SMALL" = 1 ]; then DATA_MIB=${DRILL_DATA_MIB:-8}; else DATA_MIB=${DRILL_DATA_MIB:-64}; fi
 export ANSIBLE_COLLECTIONS_PATH="${ANSIBLE_COLLECTIONS_PATH:-$ROOT/.cache/collections}"
 export ANSIBLE_INJECT_FACT_VARS=False ANSIBLE_DEPRECATION_WARNINGS=False ANSIBLE_LOCALHOST_WARNING=False
+# One docker exec per task instead of four (temp dir, copy, run, clean up): most of a drill is per-task overhead.
+export ANSIBLE_PIPELINING="${ANSIBLE_PIPELINING:-True}"
 PLAY=(ansible-playbook -i "$D/inventory.yml")
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 fail() { printf '\nDRILL FAILED: %s\n' "$*" >&2; exit 1; }
@@ -38,7 +55,8 @@ say "setting up the offsite store and the escrow (its own tmpfs: keys never shar
 mountpoint -q "$D/escrow" 2>/dev/null && umount "$D/escrow"
 rm -rf "$D"; mkdir -p "$D/offsite" "$D/escrow" "$D/hidden"
 mount -t tmpfs -o size=16m,mode=0700 restoreops-escrow "$D/escrow"
-umask 077; head -c 24 /dev/urandom | base64 > "$D/restic.secret"; umask 022
+umask 077; head -c 24 /dev/urandom | base64 > "$D/restic.secret"; head -c 24 /dev/urandom | base64 > "$D/borg.secret"
+umask 022
 cat > "$D/inventory.yml" <<YML
 all:
   vars:
@@ -46,6 +64,7 @@ all:
     drill_offsite: $D/offsite
     drill_escrow: $D/escrow
     drill_secret_file: $D/restic.secret
+    drill_borg_secret_file: $D/borg.secret
   hosts:
     localhost:
       ansible_connection: local
@@ -63,22 +82,67 @@ all:
           ansible_python_interpreter: /usr/bin/python3
 YML
 
-say "production: $PROD (PostgreSQL 15 + application, ${DATA_MIB} MiB of data, backed up with restic, keys escrowed)"
+say "production: $PROD (PostgreSQL 15 + application, ${DATA_MIB} MiB of data, backed up with restic and borg, keys escrowed)"
 "$LAB" run "$PROD" restoreops-dr/tools:current -v "$D/offsite:/offsite"
 "${PLAY[@]}" "$ROOT/playbooks/lab/drill_production.yml" -e "drill_data_mib=$DATA_MIB"
 expected_orders=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["orders"])' "$D/expected.json")
+setup_seconds=$((SECONDS - drill_start))
 
 say "incident: $PROD is destroyed"
 incident=$(date -u +%Y-%m-%dT%H:%M:%S+0000)
 docker rm -f "$PROD" >/dev/null
 echo "production destroyed at $incident; it held $expected_orders orders"
 
-say "replacement: $NEW, a fresh host whose UID 1500 already belongs to another user"
-"$LAB" run "$NEW" restoreops-dr/tools:current -v "$D/offsite:/offsite"
-docker exec "$NEW" useradd --uid 1500 --no-create-home --shell /usr/sbin/nologin builder
+fresh_replacement() {
+  say "replacement: $NEW, a fresh host whose UID 1500 already belongs to another user"
+  "$LAB" rm "$NEW"
+  "$LAB" run "$NEW" restoreops-dr/tools:current -v "$D/offsite:/offsite"
+  docker exec "$NEW" useradd --uid 1500 --no-create-home --shell /usr/sbin/nologin builder
+}
+restore_cmd() { # TOOL -> RESTORE (the restore command; borg's settings are an overlay on the common ones), REPORT
+  RESTORE=("${PLAY[@]}" "$ROOT/playbooks/restore_server.yml" -e "@$ROOT/playbooks/lab/drill_restore_vars.yml")
+  [ "$1" = restic ] || RESTORE+=(-e "@$ROOT/playbooks/lab/drill_restore_vars_$1.yml")
+  RESTORE+=(-e "drill_expected_orders=$expected_orders" -e "restore_server_incident_time=$incident")
+  REPORT="$D/reports/$1/$NEW/report.json"
+}
+declare -A RTO=()
+restore_and_verify() { # TOOL: the restore, the independent verification, the report; records the wall-clock RTO
+  local tool=$1 start
+  restore_cmd "$tool"
+  say "restore from $tool: ansible-playbook playbooks/restore_server.yml (replacement group: $NEW)"
+  start=$SECONDS
+  "${RESTORE[@]}"
+  RTO[$tool]=$((SECONDS - start))
 
-RESTORE=("${PLAY[@]}" "$ROOT/playbooks/restore_server.yml" -e "@$ROOT/playbooks/lab/drill_restore_vars.yml"
-         -e "drill_expected_orders=$expected_orders" -e "restore_server_incident_time=$incident")
+  say "independent verification ($tool)"
+  "${PLAY[@]}" "$ROOT/playbooks/lab/drill_verify.yml" | grep -E "msg|ok=|failed=" || fail "$tool: verification failed"
+  grep -q '"result": "PASS"' "$REPORT" || fail "$tool: the report does not say PASS"
+
+  say "drill report ($tool)"
+  python3 - "$REPORT" "${RTO[$tool]}" "$tool" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+rpo = r["rpo"]
+print(f"tool:            {sys.argv[3]}")
+print(f"result:          {r['result']}")
+print(f"RTO (measured):  {r['rto_seconds']} s for the restore play ({sys.argv[2]} s wall clock)")
+print(f"restore point:   {r['restore_point'].get('name')} taken {rpo['restore_point_time']}")
+print(f"RPO files:       {rpo['files_seconds']} s before the incident ({rpo['incident']})")
+print(f"RPO database:    {rpo['postgresql_seconds']} s (last transaction {rpo['postgresql_last_transaction']} UTC, "
+      f"WAL {rpo['postgresql_last_wal']})")
+print("phases:")
+for p in r["phases"]:
+    print(f"  {p['name']:<11} {p['seconds']:>7.1f} s  {p['status']}")
+print("checks:")
+for c in r["checks"]:
+    mark = "ok " if c["ok"] else ("FAIL" if c.get("required", True) else "warn")
+    print(f"  [{mark}] {c['phase']}: {c['name']}" + (f" - {c['detail']}" if c.get("detail") else ""))
+PY
+  echo "report: $(dirname "$REPORT")/report.md (timeline: timeline.svg)"
+}
+
+fresh_replacement
+restore_cmd restic
 expect_failure() { # NAME PATTERN CMD... : the command must fail and print PATTERN
   local name=$1 pattern=$2; shift 2
   local log="$D/fault-$name.log"
@@ -120,7 +184,7 @@ if [ "$SMALL" = 1 ]; then
   done
   if wait "$play"; then fail "fault 'killed': the restore succeeded although restic was killed"; fi
   grep -q "Restore FAILED in phase data" "$D/fault-killed.log" || { tail -30 "$D/fault-killed.log"; fail "killed: not reported as a data-phase failure"; }
-  grep -q '"result": "FAIL"' "$D/reports/$NEW/report.json" || fail "killed: the report does not say FAIL"
+  grep -q '"result": "FAIL"' "$REPORT" || fail "killed: the report does not say FAIL"
   docker exec "$NEW" test ! -e /srv/app || fail "killed: partial data was put in place"
   echo "fault 'killed': data phase failed, report says FAIL, nothing half-restored in place"
 
@@ -131,38 +195,22 @@ if [ "$SMALL" = 1 ]; then
   mv "$D/hidden/$segment" "$D/offsite/pg/wal/"
   state=$(docker exec "$NEW" systemctl is-active restoreops-demo-app.service || true)
   [ "$state" != active ] || fail "wal: the application was started on a partial database"
-  grep -q '"result": "FAIL"' "$D/reports/$NEW/report.json" || fail "wal: the report does not say FAIL"
+  grep -q '"result": "FAIL"' "$REPORT" || fail "wal: the report does not say FAIL"
   echo "the application was not started ($state); the report says FAIL"
   say "the re-run resumes the interrupted restore and must PASS"
+  restore_and_verify restic
+
+  # The same loss restored from the other backup: a fresh replacement, no faults, the same verification.
+  say "second replacement: $NEW is destroyed; a fresh one is restored from borg"
+  fresh_replacement
+  restore_and_verify borg
+else
+  restore_and_verify "$TOOL"
 fi
 
-say "restore: ansible-playbook playbooks/restore_server.yml (replacement group: $NEW)"
-restore_start=$SECONDS
-"${RESTORE[@]}"
-restore_seconds=$((SECONDS - restore_start))
-
-say "independent verification"
-"${PLAY[@]}" "$ROOT/playbooks/lab/drill_verify.yml" | grep -E "msg|ok=|failed=" || fail "verification failed"
-grep -q '"result": "PASS"' "$D/reports/$NEW/report.json" || fail "the report does not say PASS"
-
-say "drill report"
-python3 - "$D/reports/$NEW/report.json" "$restore_seconds" "$((SECONDS - drill_start))" <<'PY'
-import json, sys
-r = json.load(open(sys.argv[1]))
-rpo = r["rpo"]
-print(f"result:          {r['result']}")
-print(f"RTO (measured):  {r['rto_seconds']} s for the restore play ({sys.argv[2]} s wall clock)")
-print(f"restore point:   {r['restore_point'].get('name')} taken {rpo['restore_point_time']}")
-print(f"RPO files:       {rpo['files_seconds']} s before the incident ({rpo['incident']})")
-print(f"RPO database:    {rpo['postgresql_seconds']} s (last transaction {rpo['postgresql_last_transaction']} UTC, "
-      f"WAL {rpo['postgresql_last_wal']})")
-print("phases:")
-for p in r["phases"]:
-    print(f"  {p['name']:<11} {p['seconds']:>7.1f} s  {p['status']}")
-print("checks:")
-for c in r["checks"]:
-    mark = "ok " if c["ok"] else ("FAIL" if c.get("required", True) else "warn")
-    print(f"  [{mark}] {c['phase']}: {c['name']}" + (f" - {c['detail']}" if c.get("detail") else ""))
-print(f"drill total:     {sys.argv[3]} s")
-PY
-echo "report: $D/reports/$NEW/report.md (timeline: timeline.svg)"
+say "drill timings"
+echo "setup (production built and backed up): ${setup_seconds} s"
+for tool in restic borg; do
+  [ -z "${RTO[$tool]:-}" ] || printf 'restore from %-6s (wall clock):   %s s\n' "$tool" "${RTO[$tool]}"
+done
+echo "drill total:                            $((SECONDS - drill_start)) s"
