@@ -1,0 +1,343 @@
+"""The whole restore: playbooks/restore_server.yml against a hand-written script of the runbook's commands.
+
+    tests/lab/lab with-lab python benchmarks/bench_restore_playbook.py
+
+Builds "production" once on the lab (benchmarks/restore_playbook/production.yml, with the collection's roles):
+PostgreSQL 15 archiving WAL to a bind-mounted offsite store, a pgbench database of BENCH_PG_SCALE (68: about 1 GiB)
+in a pg_basebackup base backup, BENCH_WAL_MIB MiB of WAL written after it, BENCH_FILES_MIB MiB of application files
+backed up with restic, keys escrowed on the controller. Production is then removed, and for each entry of BENCH_ORDER
+a fresh replacement container (boot not timed) is restored by
+  script    benchmarks/restore_playbook/restore-by-hand.sh (restic restore, useradd + chown -R by name, untar the
+            base backup, restore_command + recovery.signal, start PostgreSQL, wait for the end of recovery, start
+            the application), run with docker exec
+  playbook  ansible-playbook playbooks/restore_server.yml with every phase (docker connection, pipelining on)
+  lean      the same playbook without what the script does not do and the role lets one skip:
+            restore_server_install_tools=false, restore_server_rebuild=false, --skip-tags sanity
+and verified from outside (row counts, pgbench balance, a hash of every application file, owners by name, units
+active, the application's answer); a wrong end state stops the benchmark. Page cache dropped before each restore.
+Target (issue 7): playbook <= 1.05x the script, from one interleaved run.
+Knobs: BENCH_FILES_MIB (2048), BENCH_PG_SCALE (68), BENCH_WAL_MIB (384), BENCH_ORDER (script,playbook,lean,lean,
+playbook,script; "nopipe" is the full playbook with ANSIBLE_PIPELINING=False), BENCH_PIPELINING (True),
+BENCH_DIR (/var/tmp/restoreops-bench-playbook), BENCH_KEEP=1 keeps it (logs, reports) afterwards, BENCH_PROFILE=1
+adds Ansible's per-task times and the module results (-v) to the playbook logs there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+HERE = ROOT / "benchmarks" / "restore_playbook"
+LAB = ROOT / "tests" / "lab" / "lab"
+IMAGE = "restoreops-dr/tools:current"
+FILES_MIB = int(os.environ.get("BENCH_FILES_MIB", "2048"))
+PG_SCALE = int(os.environ.get("BENCH_PG_SCALE", "68"))
+WAL_MIB = int(os.environ.get("BENCH_WAL_MIB", "384"))
+ORDER = os.environ.get("BENCH_ORDER", "script,playbook,lean,lean,playbook,script").split(",")
+PIPELINING = os.environ.get("BENCH_PIPELINING", "True")
+WORK = Path(os.environ.get("BENCH_DIR", "/var/tmp/restoreops-bench-playbook"))
+PROD = "rbench-prod"
+BIN = Path(sys.executable).parent
+PYTHON = sys.executable
+ENV = dict(
+    os.environ,
+    ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".cache" / "collections"),
+    ANSIBLE_INJECT_FACT_VARS="False",
+    ANSIBLE_DEPRECATION_WARNINGS="False",
+    ANSIBLE_LOCALHOST_WARNING="False",
+    ANSIBLE_PIPELINING=PIPELINING,
+)
+if os.environ.get("BENCH_PROFILE") == "1":  # per-task times in the playbook logs (for the breakdown, not the ratio)
+    ENV.update(ANSIBLE_CALLBACKS_ENABLED="ansible.posix.profile_tasks", PROFILE_TASKS_TASK_OUTPUT_LIMIT="all")
+LEAN = ["-e", "restore_server_install_tools=false", "-e", "restore_server_rebuild=false", "--skip-tags", "sanity"]
+
+
+def sh(cmd: list[str], log: Path | None = None, env: dict | None = None) -> str:
+    proc = subprocess.run(cmd, env=env or ENV, capture_output=True, text=True, check=False)
+    if log:
+        log.write_text(proc.stdout + proc.stderr)
+    if proc.returncode != 0:
+        sys.stderr.write((proc.stdout + proc.stderr)[-4000:])
+        raise SystemExit(f"FAILED ({proc.returncode}): {' '.join(cmd[:6])} ...")
+    return proc.stdout
+
+
+def load() -> float:
+    return float(Path("/proc/loadavg").read_text().split()[0])
+
+
+def drop_caches() -> None:
+    subprocess.run(["sync"], check=True)
+    with contextlib.suppress(OSError):  # not allowed everywhere; then every run sees the same warm cache
+        Path("/proc/sys/vm/drop_caches").write_text("3\n")
+
+
+def inventory(name: str, group: str) -> Path:
+    path = WORK / f"inventory-{name}.yml"
+    path.write_text(
+        json.dumps(
+            {
+                "all": {
+                    "vars": {
+                        "bench_dir": str(WORK),
+                        "bench_offsite": str(WORK / "offsite"),
+                        "bench_escrow": str(WORK / "escrow"),
+                        "bench_secret_file": str(WORK / "restic.secret"),
+                    },
+                    "hosts": {
+                        "localhost": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
+                    },
+                    "children": {
+                        group: {
+                            "hosts": {
+                                name: {
+                                    "ansible_connection": "community.docker.docker",
+                                    "ansible_python_interpreter": "/usr/bin/python3",
+                                }
+                            }
+                        }
+                    },
+                }
+            },
+            indent=1,
+        )
+    )
+    return path
+
+
+def boot(name: str) -> None:
+    sh([str(LAB), "run", name, IMAGE, "-v", f"{WORK / 'offsite'}:/offsite"])
+
+
+def build_production() -> dict:
+    escrow = WORK / "escrow"
+    if escrow.is_mount():
+        sh(["umount", str(escrow)])
+    shutil.rmtree(WORK, ignore_errors=True)
+    for d in ("offsite", "escrow", "logs"):
+        (WORK / d).mkdir(parents=True)
+    # The escrow lives on its own filesystem (key_escrow_check proves the keys are apart from the data).
+    sh(["mount", "-t", "tmpfs", "-o", "size=16m,mode=0700", "restoreops-bench-escrow", str(escrow)])
+    secret = WORK / "restic.secret"
+    secret.write_text(os.urandom(24).hex() + "\n")
+    secret.chmod(0o600)
+    start = time.monotonic()
+    boot(PROD)
+    sh(
+        [
+            str(BIN / "ansible-playbook"),
+            "-i",
+            str(inventory(PROD, "production")),
+            str(HERE / "production.yml"),
+            "-e",
+            json.dumps({"bench_files_mib": FILES_MIB, "bench_pg_scale": PG_SCALE, "bench_wal_mib": WAL_MIB}),
+        ],
+        log=WORK / "logs" / "production.log",
+    )
+    sh([str(LAB), "rm", PROD])  # the incident
+    expected = json.loads((WORK / "expected.json").read_text())
+    base = sorted((WORK / "offsite" / "pg" / "base").glob("2*Z"))[-1]
+    wal = [p for p in (WORK / "offsite" / "pg" / "wal").iterdir() if len(p.name) == 24]
+    expected.update(
+        build_s=time.monotonic() - start,
+        base_backup_bytes=sum(p.stat().st_size for p in base.iterdir()),
+        wal_segments=len(wal),
+        restic_bytes=sum(p.stat().st_size for p in (WORK / "offsite" / "restic").rglob("*") if p.is_file()),
+    )
+    return expected
+
+
+def restore_script(name: str) -> tuple[float, dict]:
+    key = WORK / "escrow" / "keys" / PROD / "files.restic.pass"
+    start = time.monotonic()
+    sh(["docker", "cp", str(key), f"{name}:/root/restic.pass"])  # the operator fetches the key from the escrow
+    proc = subprocess.run(
+        ["docker", "exec", name, "bash", "/root/restore-by-hand.sh", "/root/restic.pass"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    wall = time.monotonic() - start
+    (WORK / "logs" / f"{name}.log").write_text(proc.stdout + proc.stderr)
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stderr[-4000:])
+        raise SystemExit(f"FAILED: the hand-written restore on {name} exited {proc.returncode}")
+    steps = {}
+    for line in proc.stderr.splitlines():
+        if line.startswith("step "):
+            _w, step, seconds = line.split()
+            steps[step] = float(seconds)
+    return wall, steps
+
+
+def restore_playbook(name: str, lean: bool, pipelining: str = PIPELINING) -> tuple[float, dict]:
+    cmd = [
+        str(BIN / "ansible-playbook"),
+        "-i",
+        str(inventory(name, "replacement")),
+        str(ROOT / "playbooks" / "restore_server.yml"),
+        "-e",
+        f"@{HERE / 'restore_vars.yml'}",
+        *(LEAN if lean else []),
+        *(["-v"] if os.environ.get("BENCH_PROFILE") == "1" else []),
+    ]
+    start = time.monotonic()
+    sh(cmd, log=WORK / "logs" / f"{name}.log", env=dict(ENV, ANSIBLE_PIPELINING=pipelining))
+    wall = time.monotonic() - start
+    report = json.loads((WORK / "reports" / name / "report.json").read_text())
+    if report["result"] != "PASS":
+        raise SystemExit(f"FAILED: the playbook's report on {name} says {report['result']}")
+    steps = {p["name"]: float(p["seconds"]) for p in report["phases"]}
+    steps["outside phases"] = wall - sum(steps.values())
+    return wall, steps
+
+
+VERIFY = r"""
+set -euo pipefail
+q() { runuser -u postgres -- psql -XtAc "$1" "$2"; }
+printf '{"orders": %s, "accounts": %s, "history": %s, "balance": %s, "in_recovery": "%s", "files": "%s",
+ "not_app": %s, "app_uid": %s, "pg": "%s", "app": "%s", "health": %s}\n' \
+  "$(q 'SELECT count(*) FROM orders' shop)" "$(q 'SELECT count(*) FROM pgbench_accounts' bench)" \
+  "$(q 'SELECT count(*) FROM pgbench_history' bench)" "$(q 'SELECT sum(abalance) FROM pgbench_accounts' bench)" \
+  "$(q 'SELECT pg_is_in_recovery()' postgres)" \
+  "$(cd / && find srv/app -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1)" \
+  "$(find /srv/app \( ! -user app -o ! -group app \) | wc -l)" "$(id -u app)" \
+  "$(systemctl is-active postgresql@15-main.service)" "$(systemctl is-active restoreops-demo-app.service)" \
+  "$(curl -fsS http://127.0.0.1:8080/health)"
+"""
+
+
+def verify(name: str, expected: dict) -> str:
+    got = json.loads(sh(["docker", "exec", name, "bash", "-c", VERIFY]))
+    wrong = [k for k in ("orders", "accounts", "history", "balance", "files") if str(got[k]) != str(expected[k])]
+    if got["in_recovery"] != "f":
+        wrong.append("in_recovery")
+    if got["not_app"] != 0:
+        wrong.append(f"{got['not_app']} files not owned by app:app")
+    if got["app_uid"] == expected["app_uid"]:
+        wrong.append("app kept UID 1500, which belongs to another user here")
+    if got["pg"] != "active" or got["app"] != "active":
+        wrong.append(f"units: postgresql {got['pg']}, app {got['app']}")
+    if not (got["health"].get("ok") and got["health"].get("orders") == expected["orders"]):
+        wrong.append(f"health {got['health']}")
+    if wrong:
+        raise SystemExit(f"FAILED: the restore on {name} is not correct: {', '.join(wrong)}\n{got}\n{expected}")
+    return (
+        f"{got['orders']} orders, {got['history']} pgbench transactions, balance {got['balance']}, files identical, "
+        f"owned by app (uid {got['app_uid']}), both units active"
+    )
+
+
+def run_one(kind: str, index: int, expected: dict) -> dict:
+    name = f"rbench-{kind}{index}"
+    boot(name)
+    try:
+        sh(
+            [
+                "docker",
+                "exec",
+                name,
+                "useradd",
+                "--uid",
+                "1500",
+                "--no-create-home",
+                "-s",
+                "/usr/sbin/nologin",
+                "builder",
+            ]
+        )
+        sh(["docker", "cp", str(HERE / "restore-by-hand.sh"), f"{name}:/root/restore-by-hand.sh"])
+        drop_caches()
+        before = load()
+        if kind == "script":
+            wall, steps = restore_script(name)
+        else:
+            wall, steps = restore_playbook(
+                name, lean=kind == "lean", pipelining="False" if kind == "nopipe" else PIPELINING
+            )
+        after = load()
+        proof = verify(name, expected)
+    finally:
+        sh([str(LAB), "rm", name])
+    print(f"  {name:<18} {wall:8.1f} s   load {before:.1f} -> {after:.1f}   verified: {proof}", flush=True)
+    return {"kind": kind, "name": name, "wall": wall, "steps": steps, "load": (before, after)}
+
+
+def main() -> int:
+    if shutil.which("docker") is None or subprocess.run(["docker", "info"], capture_output=True).returncode != 0:
+        raise SystemExit("no docker engine answers: run this through `tests/lab/lab with-lab python ...`")
+    sh([str(LAB), "images"])
+    start_load = os.getloadavg()
+    try:
+        print(
+            f"building production: {FILES_MIB} MiB of files, pgbench scale {PG_SCALE}, {WAL_MIB} MiB of WAL "
+            f"after the base backup ...",
+            flush=True,
+        )
+        expected = build_production()
+        print(
+            f"  production built in {expected['build_s']:.0f} s: {expected['file_count']} files, "
+            f"{expected['file_bytes'] / 2**20:.0f} MiB; PostgreSQL {expected['pg_bytes'] / 2**20:.0f} MiB "
+            f"(base backup {expected['base_backup_bytes'] / 2**20:.0f} MiB gzip), "
+            f"{expected['wal_bytes'] / 2**20:.0f} MiB of WAL after it ({expected['wal_segments']} archived segments); "
+            f"restic repository {expected['restic_bytes'] / 2**20:.0f} MiB",
+            flush=True,
+        )
+        print(f"restores (order {','.join(ORDER)}; ANSIBLE_PIPELINING={PIPELINING}):", flush=True)
+        runs = [run_one(kind, i, expected) for i, kind in enumerate(ORDER, 1)]
+    finally:
+        subprocess.run([str(LAB), "rm", PROD], check=False)
+        escrow = WORK / "escrow"
+        if escrow.is_mount():
+            subprocess.run(["umount", str(escrow)], check=False)
+        if os.environ.get("BENCH_KEEP") != "1":
+            shutil.rmtree(WORK, ignore_errors=True)
+
+    def median(kind: str, key: str | None = None) -> float | None:
+        values = [r["wall"] if key is None else r["steps"].get(key, 0.0) for r in runs if r["kind"] == kind]
+        return statistics.median(values) if values else None
+
+    script = median("script")
+    print(
+        f"\n{FILES_MIB} MiB files, pgbench scale {PG_SCALE} ({expected['pg_bytes'] / 2**20:.0f} MiB), "
+        f"{expected['wal_bytes'] / 2**20:.0f} MiB WAL replayed; {os.cpu_count()} cores; load average "
+        f"{start_load[0]:.1f} at start, {os.getloadavg()[0]:.1f} at end; medians of {len(ORDER)} interleaved runs"
+    )
+    print(f"{'restore':<48} {'median s':>9} {'runs':>24} {'vs script':>10}")
+    for kind, label in (
+        ("script", "hand-written script"),
+        ("playbook", "restore_server.yml, all phases"),
+        ("lean", "restore_server.yml, lean (see doc string)"),
+        ("nopipe", "restore_server.yml, all phases, no pipelining"),
+    ):
+        m = median(kind)
+        if m is None:
+            continue
+        each = ", ".join(f"{r['wall']:.1f}" for r in runs if r["kind"] == kind)
+        ratio = f"{m / script:.2f}x" if script else ""
+        print(f"{label:<48} {m:9.1f} {each:>24} {ratio:>10}")
+    for kind in ("script", "playbook", "lean", "nopipe"):
+        names = next((r["steps"] for r in runs if r["kind"] == kind), None)
+        if names:
+            print(
+                f"{kind + ' steps' if kind == 'script' else kind + ' phases'} (median s): "
+                + ", ".join(f"{s} {median(kind, s):.1f}" for s in names)
+            )
+    if script and median("playbook"):
+        ratio = median("playbook") / script
+        print(f"\nplaybook / script: {ratio:.2f}x (target <= 1.05x): {'met' if ratio <= 1.05 else 'NOT met'}")
+    if script and median("lean"):
+        print(f"lean playbook / script: {median('lean') / script:.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
