@@ -26,7 +26,7 @@ def main(root: str, mib: int) -> int:
     rng = random.Random(7)
     total = mib << 20
     small_count = max(100, mib * 10)
-    small_sizes = [rng.randint(2048, 8192) for _ in range(small_count)]
+    small_sizes = [rng.randint(2048, 8192) for _index in range(small_count)]
     large_total = max(0, total - sum(small_sizes))
     large_sizes = []
     while sum(large_sizes) < large_total:

@@ -54,6 +54,7 @@ def item_options() -> dict[str, Any]:
         protected_paths=dict(type="list", elements="path", default=[]),
     )
 
+
 # Variables that would make a tool use a secret other than the escrowed one.
 FOREIGN_SECRET_VARS = (
     "BORG_PASSPHRASE", "BORG_PASSCOMMAND", "BORG_PASSPHRASE_FD", "BORG_KEY_FILE",
