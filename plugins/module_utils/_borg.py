@@ -46,6 +46,16 @@ CHECK_FLAGS = {"repository": ["--repository-only"], "archives": ["--archives-onl
 _PASS_VARS = ("BORG_PASSPHRASE", "BORG_PASSPHRASE_FD", "BORG_PASSCOMMAND", "BORG_NEW_PASSPHRASE")
 
 
+def drop_inherited_passphrases() -> None:
+    """Remove borg passphrase variables inherited by the module process.
+
+    They would take precedence over (or be confused with) the source a module chooses, and run_command can only
+    add to the environment. The module process is short-lived, so its own environment is changed.
+    """
+    for var in _PASS_VARS:
+        os.environ.pop(var, None)
+
+
 # --- version --------------------------------------------------------------------------------------------------
 
 def check_version(text: str) -> tuple[int, int, int]:
@@ -459,10 +469,7 @@ class Borg:
             env["BORG_RSH"] = params["rsh"]
         if params.get("base_dir"):
             env["BORG_BASE_DIR"] = params["base_dir"]
-        # The module process is short-lived: drop inherited passphrase variables that would take precedence over
-        # (or be confused with) the source chosen here; run_command can only add to the environment.
-        for var in _PASS_VARS:
-            os.environ.pop(var, None)
+        drop_inherited_passphrases()
         if secret.kind == "value":
             env["BORG_PASSPHRASE"] = secret.value or ""
         elif secret.kind == "command":

@@ -37,7 +37,6 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from ansible_collections.restoreops.dr.plugins.module_utils import _borg, _escrow, _restic, _rsnapshot
 from ansible_collections.restoreops.dr.plugins.module_utils._errors import InputError, RestoreOpsError, ToolError
-from ansible_collections.restoreops.dr.plugins.module_utils._runner import ToolRunner
 from ansible_collections.restoreops.dr.plugins.module_utils._secrets import SecretSource
 
 # A literal value assigned to a secret variable; *_FILE, *_COMMAND, *_FD and $VAR references do not match.
@@ -47,10 +46,8 @@ CLEARTEXT_RE = re.compile(CLEARTEXT_ASSIGNMENT)
 SCAN_MAX_BYTES = 1024 ** 2  # files larger than 1 MiB are not scanned (the find tasks' size: -1m)
 DEFAULT_SCAN_PATHS = ("/etc/systemd/system", "/etc/default", "/etc/restoreops", "/usr/local/bin", "/usr/local/sbin",
                       "/usr/local/libexec/restoreops")
-RETENTION_KEYS = ("keep_last", "keep_hourly", "keep_daily", "keep_weekly", "keep_monthly", "keep_yearly",
-                  "keep_within")
-ESCROW_KEYS = ("name", "kind", "repo", "device", "key_file", "passphrase_file", "passcommand", "sha256",
-               "protected_paths")
+RETENTION_KEYS = (*_restic.KEEP_COUNTS, "keep_within")
+ESCROW_KEYS = tuple(_escrow.item_options())
 POSTGRES_KEYS = ("login_host", "login_unix_socket", "port", "login_user", "login_password", "login_db",
                  "connect_timeout", "ssl_mode", "max_archive_age", "max_replay_lag", "max_replay_lag_bytes")
 
@@ -240,9 +237,7 @@ def probe_restic_snapshots(module: Any, entry: Mapping[str, Any], restic_binary:
                             label="password").validate()
     if not password.given:
         raise InputError("Give the repository password as password_file or password_command.")
-    repository = entry["repository"]
-    runner = ToolRunner(module, restic_binary, env=_restic.restic_env(repository, password, entry.get("env"), None),
-                        secrets=_restic.secrets_of(repository, password, entry.get("env")), name="restic")
+    runner = _restic.tool_runner(module, entry["repository"], password, entry.get("env"), None, restic_binary)
     result = runner.run(["snapshots", "--json", "--no-lock", "--no-cache"], check=False)
     if result.rc != 0:
         raise _restic.explain(runner.failure(result, "restic snapshots failed"))
@@ -320,8 +315,7 @@ def collect(module: Any) -> dict[str, Any]:
     # which refuses to run with them set, would have seen.
     inherited = _escrow.foreign_secret_vars() if escrow_items else []
     if borg_repos:
-        for var in _borg._PASS_VARS:
-            os.environ.pop(var, None)
+        _borg.drop_inherited_passphrases()
 
     jobs: list[Job] = []
     for index, entry in enumerate(borg_repos):

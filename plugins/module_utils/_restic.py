@@ -567,6 +567,18 @@ class Retention:
         return result
 
 
+def tool_runner(module: Any, repository: str, password: SecretSource, env: Mapping[str, Any] | None,
+                cache_dir: str | None, binary: str | None) -> ToolRunner:
+    """A runner for restic on ``repository``: repository, password and credentials in its environment only."""
+    return ToolRunner(
+        module=module,
+        binary=binary or "restic",
+        env=restic_env(repository, password, env, cache_dir),
+        secrets=secrets_of(repository, password, env),
+        name="restic",
+    )
+
+
 def main(module: Any) -> dict[str, Any]:
     """Body of restoreops.dr.restic_forget_prune (called through run_module)."""
     params = module.params
@@ -576,14 +588,8 @@ def main(module: Any) -> dict[str, Any]:
     password = SecretSource.from_params(params, "password", "password_file", "password_command").validate()
     if not password.given:
         raise InputError("Give the repository password as password, password_file or password_command.")
-    repository = params["repository"]
-    runner = ToolRunner(
-        module=module,
-        binary=params.get("restic_binary") or "restic",
-        env=restic_env(repository, password, params.get("env"), params.get("cache_dir")),
-        secrets=secrets_of(repository, password, params.get("env")),
-        name="restic",
-    )
+    runner = tool_runner(module, params["repository"], password, params.get("env"), params.get("cache_dir"),
+                         params.get("restic_binary"))
     retention = Retention(Restic(runner), params, module.check_mode, module.warn)
     try:
         before_after: dict[str, Any] = retention.run()

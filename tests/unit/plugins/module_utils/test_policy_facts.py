@@ -12,6 +12,7 @@ import pytest
 from ansible_collections.restoreops.dr.plugins.module_utils import _audit as audit
 from ansible_collections.restoreops.dr.plugins.module_utils import _policy_facts as pf
 from ansible_collections.restoreops.dr.plugins.module_utils._errors import InputError, RestoreOpsError, ToolError
+from ansible_collections.restoreops.dr.plugins.module_utils._runner import ToolRunner
 
 NOW_ISO = "2026-11-23T10:00:00Z"
 
@@ -284,7 +285,7 @@ def test_inherited_borg_passphrase_is_dropped_and_escrow_refuses(tmp_path, monke
 # --- the restic listing: repository and password through the environment ----------------------------------------
 
 def test_restic_snapshots_keep_secrets_off_argv(tmp_path, monkeypatch):
-    monkeypatch.setattr(pf.ToolRunner, "resolve", lambda self: "/usr/bin/restic")
+    monkeypatch.setattr(ToolRunner, "resolve", lambda self: "/usr/bin/restic")
     password = tmp_path / "restic.pass"
     password.write_text("s3cret\n")
     module = FakeModule(answers=[(0, '[{"time": "2026-11-23T10:00:00Z"}]', "")])
@@ -298,7 +299,7 @@ def test_restic_snapshots_keep_secrets_off_argv(tmp_path, monkeypatch):
 
 
 def test_restic_snapshots_failure_is_explained(tmp_path, monkeypatch):
-    monkeypatch.setattr(pf.ToolRunner, "resolve", lambda self: "/usr/bin/restic")
+    monkeypatch.setattr(ToolRunner, "resolve", lambda self: "/usr/bin/restic")
     password = tmp_path / "restic.pass"
     password.write_text("s3cret\n")
     module = FakeModule(answers=[(12, "", "Fatal: wrong password or no key found\n")])
