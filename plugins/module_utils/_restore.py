@@ -5,6 +5,8 @@
 The restore lands in ``<staging_dir>/<snapshot id>``; a marker file ``<staging_dir>/<snapshot id>.done.json`` is
 written only after the restore (and the checksum verification) succeeded. A run that finds the marker does nothing;
 a run that finds a partial staging tree without the marker (an interrupted restore) removes it and starts again.
+A run holds ``<staging_dir>/<snapshot id>.lock`` while it works: a second run on the same snapshot (a re-run while
+the first still restores as a background job) waits for the first and then finds its marker.
 
 borg 1.x extracts on one core, so a borg restore is split into disjoint path sets extracted in parallel, one
 ``borg extract`` per worker; the directories above the split points get their metadata back from the archive listing
@@ -14,7 +16,9 @@ afterwards. restic restores in parallel by itself and is run once.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import datetime as dt
+import fcntl
 import grp
 import hashlib
 import itertools
@@ -25,7 +29,7 @@ import shutil
 import stat
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 from ansible_collections.restoreops.dr.plugins.module_utils._borg import check_version
 from ansible_collections.restoreops.dr.plugins.module_utils._errors import InputError, RestoreOpsError
@@ -412,6 +416,23 @@ def _read_marker(path: str) -> dict[str, Any] | None:
         return None
 
 
+@contextlib.contextmanager
+def restore_lock(path: str) -> Iterator[float]:
+    """Hold an exclusive lock on ``path`` (created 0600); yields the seconds spent waiting for another holder."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        waited = 0.0
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            start = time.monotonic()
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            waited = time.monotonic() - start
+        yield waited
+    finally:
+        os.close(fd)
+
+
 def _check_params(params: dict[str, Any]) -> None:
     for key in ("staging_dir", "manifest_path"):
         value = params.get(key)
@@ -455,13 +476,27 @@ def main(module: Any) -> dict[str, Any]:
     snapshot = select_snapshot(backend.snapshots(params.get("host")), params["snapshot"], before)
     staging = os.path.join(params["staging_dir"], snapshot.id)
     marker = staging + MARKER_SUFFIX
-    includes = params.get("includes") or []
     result: dict[str, Any] = {"changed": False, "snapshot": snapshot.as_dict(), "staging_path": staging,
                               "marker": marker, "tool_version": version, "resumed": False, "restored": False}
 
     if params.get("estimate_size"):
         result["size_estimate"] = backend.size(snapshot)
 
+    if module.check_mode:
+        return _restore(module, params, backend, snapshot, result)
+    os.makedirs(params["staging_dir"], mode=0o700, exist_ok=True)
+    with restore_lock(staging + ".lock") as waited:
+        result["lock_waited"] = round(waited, 3)
+        return _restore(module, params, backend, snapshot, result)
+
+
+def _restore(module: Any, params: dict[str, Any], backend: Backend, snapshot: Snapshot,
+             result: dict[str, Any]) -> dict[str, Any]:
+    """The restore itself, under the snapshot's lock (or in check mode, the plan)."""
+    tool = params["tool"]
+    staging = result["staging_path"]
+    marker = result["marker"]
+    includes = params.get("includes") or []
     done = _read_marker(marker)
     if done is not None and os.path.isdir(staging) and done.get("includes", []) == includes:
         result.update(verify=done.get("verify"), files=done.get("files"), bytes=done.get("bytes"),

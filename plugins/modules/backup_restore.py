@@ -173,6 +173,13 @@ resumed:
   description: Whether an interrupted earlier attempt was found and replaced.
   returned: always
   type: bool
+lock_waited:
+  description:
+    - Seconds this run waited for another run restoring the same snapshot into the same O(staging_dir) (it holds
+      C(<staging_dir>/<snapshot id>.lock)); after the wait the other run's work is found complete or resumed.
+  returned: when not in check mode
+  type: float
+  sample: 0.0
 files:
   description: Regular files in the staging tree.
   returned: when restored or already complete

@@ -4,6 +4,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import threading
 
 import pytest
 
@@ -181,3 +182,28 @@ def test_borg_version_check_is_shared():
 def test_check_params(params, message):
     with pytest.raises(InputError, match=message):
         _restore._check_params(params)
+
+
+def test_restore_lock_makes_a_second_run_wait_for_the_first(tmp_path):
+    lock = str(tmp_path / "snap.lock")
+    order: list[str] = []
+    with _restore.restore_lock(lock) as waited:
+        assert waited == 0.0
+        assert oct(os.stat(lock).st_mode & 0o777) == "0o600"
+        results: list[float] = []
+
+        def second() -> None:
+            with _restore.restore_lock(lock) as second_waited:
+                order.append("second")
+                results.append(second_waited)
+
+        thread = threading.Thread(target=second)
+        thread.start()
+        thread.join(0.3)
+        assert thread.is_alive(), "the second holder did not wait for the first"
+        order.append("first")
+    thread.join(5)
+    assert order == ["first", "second"]
+    assert results[0] >= 0.25
+    with _restore.restore_lock(lock) as again:
+        assert again == 0.0
