@@ -18,6 +18,7 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import datetime as dt
+import errno
 import fcntl
 import grp
 import hashlib
@@ -433,6 +434,60 @@ def restore_lock(path: str) -> Iterator[float]:
         os.close(fd)
 
 
+def _is_empty_place(path: str) -> bool:
+    """True when nothing is at ``path`` yet, or only an empty directory (a rename may replace it)."""
+    if not os.path.lexists(path):
+        return True
+    return os.path.isdir(path) and not os.path.islink(path) and not os.listdir(path)
+
+
+def put_in_place(module: Any, staging: str, includes: Sequence[str], check_mode: bool = False) -> list[dict[str, Any]]:
+    """Move each verified ``<staging>/<path>`` to ``<path>``: a rename when the destination is absent or an empty
+    directory, ``rsync -aHAX`` into it otherwise (the staged copy is then removed). A path whose staged copy is gone
+    was put in place by an earlier run and is left alone. Returns one record per path: renamed, merged, in place."""
+    placed: list[dict[str, Any]] = []
+    for path in includes:
+        src = os.path.join(staging, path.lstrip("/"))
+        if not os.path.lexists(src):
+            placed.append({"path": path, "how": "in place", "changed": False})
+            continue
+        how = "renamed" if _is_empty_place(path) else "merged"
+        record: dict[str, Any] = {"path": path, "how": how, "changed": True}
+        if not check_mode:
+            if how == "renamed":
+                os.makedirs(os.path.dirname(path) or "/", mode=0o755, exist_ok=True)
+                try:
+                    os.rename(src, path)
+                except OSError as exc:
+                    if exc.errno != errno.EXDEV:
+                        raise
+                    how = record["how"] = "merged"
+            if how == "merged":
+                record["changed"] = _rsync_into(module, src, path)
+                if os.path.isdir(src) and not os.path.islink(src):
+                    shutil.rmtree(src)
+                else:
+                    os.unlink(src)
+        placed.append(record)
+    return placed
+
+
+def _rsync_into(module: Any, src: str, dest: str) -> bool:
+    """rsync a staged tree (or file) into an existing destination, keeping links, ACLs and xattrs; True if it changed
+    anything."""
+    is_dir = os.path.isdir(src) and not os.path.islink(src)
+    if is_dir:
+        os.makedirs(dest, mode=0o755, exist_ok=True)
+    argv = [module.get_bin_path("rsync", required=True), "-aHAX", "--numeric-ids", "--itemize-changes",
+            src + "/" if is_dir else src, dest + "/" if is_dir else dest]
+    rc, out, err = module.run_command(argv)
+    if rc != 0:
+        detail = err.strip() or out.strip()
+        raise RestoreOpsError(f"Could not merge {src} into {dest} with rsync (exit {rc}): {detail}. "
+                              "The staged copy is kept; fix the cause and run again.")
+    return bool(out.strip())
+
+
 def _check_params(params: dict[str, Any]) -> None:
     for key in ("staging_dir", "manifest_path"):
         value = params.get(key)
@@ -445,6 +500,8 @@ def _check_params(params: dict[str, Any]) -> None:
         raise InputError(f"repository must be an absolute path or a restic backend URL, got {repo!r}.")
     if params.get("key_file") and params["tool"] != "borg":
         raise InputError("key_file applies to borg keyfile repositories only.")
+    if params.get("put_in_place") and not params.get("includes"):
+        raise InputError("put_in_place needs includes: name the absolute paths to move from staging into place.")
 
 
 def main(module: Any) -> dict[str, Any]:
@@ -483,11 +540,20 @@ def main(module: Any) -> dict[str, Any]:
         result["size_estimate"] = backend.size(snapshot)
 
     if module.check_mode:
-        return _restore(module, params, backend, snapshot, result)
+        return _place(module, params, _restore(module, params, backend, snapshot, result))
     os.makedirs(params["staging_dir"], mode=0o700, exist_ok=True)
     with restore_lock(staging + ".lock") as waited:
         result["lock_waited"] = round(waited, 3)
-        return _restore(module, params, backend, snapshot, result)
+        return _place(module, params, _restore(module, params, backend, snapshot, result))
+
+
+def _place(module: Any, params: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
+    """With put_in_place, move the verified staging tree into place (only ever after its marker was written)."""
+    if params.get("put_in_place"):
+        placed = put_in_place(module, result["staging_path"], params.get("includes") or [], module.check_mode)
+        result["placed"] = placed
+        result["changed"] = result["changed"] or any(p["changed"] for p in placed)
+    return result
 
 
 def _restore(module: Any, params: dict[str, Any], backend: Backend, snapshot: Snapshot,

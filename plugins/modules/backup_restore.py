@@ -112,6 +112,15 @@ options:
   limit_download:
     description: restic only - cap the download rate (KiB/s), to leave bandwidth to the systems still serving.
     type: int
+  put_in_place:
+    description:
+      - After the restore is verified and marked complete, move each path of O(includes) from the staging tree to
+        its real place, by a rename when the destination is absent or an empty directory, by
+        C(rsync -aHAX --numeric-ids) into it otherwise (and the staged copy removed). A path already moved by an
+        earlier run is left alone, so a re-run after an interruption finishes the job.
+      - Needs O(includes). Nothing is put in place when the verification fails.
+    type: bool
+    default: false
   estimate_size:
     description:
       - Also report RV(size_estimate), the bytes the restore point holds (C(restic stats --mode restore-size),
@@ -173,6 +182,22 @@ resumed:
   description: Whether an interrupted earlier attempt was found and replaced.
   returned: always
   type: bool
+placed:
+  description: With O(put_in_place), what happened to each path (in check mode, what would).
+  returned: when put_in_place
+  type: list
+  elements: dict
+  contains:
+    path:
+      description: The path from O(includes).
+      type: str
+    how:
+      description: C(renamed), C(merged) (rsync into an existing destination) or C(in place) (moved by an earlier run).
+      type: str
+    changed:
+      description: Whether this path changed.
+      type: bool
+  sample: [{"path": "/srv/app", "how": "renamed", "changed": true}]
 lock_waited:
   description:
     - Seconds this run waited for another run restoring the same snapshot into the same O(staging_dir) (it holds
@@ -251,6 +276,7 @@ def main() -> None:
             "lock_wait": {"type": "int"},
             "binary": {"type": "str"},
             "estimate_size": {"type": "bool", "default": False},
+            "put_in_place": {"type": "bool", "default": False},
             "limit_download": {"type": "int"},
         },
         mutually_exclusive=[("password", "password_file", "password_command")],

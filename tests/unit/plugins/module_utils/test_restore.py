@@ -4,6 +4,8 @@ import datetime as dt
 import hashlib
 import json
 import os
+import shutil
+import subprocess
 import threading
 
 import pytest
@@ -207,3 +209,57 @@ def test_restore_lock_makes_a_second_run_wait_for_the_first(tmp_path):
     assert results[0] >= 0.25
     with _restore.restore_lock(lock) as again:
         assert again == 0.0
+
+
+class _RsyncModule:
+    """Just enough of AnsibleModule for put_in_place: the real rsync."""
+
+    def get_bin_path(self, name, required=False):
+        return shutil.which(name)
+
+    def run_command(self, argv):
+        proc = subprocess.run(argv, capture_output=True, text=True, check=False)
+        return proc.returncode, proc.stdout, proc.stderr
+
+
+def _staged(root, rel, files):
+    for name, text in files.items():
+        target = root / rel.lstrip("/") / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+
+
+def test_put_in_place_renames_merges_and_leaves_what_is_in_place(tmp_path):
+    staging = tmp_path / "staging" / "snap"
+    live = tmp_path / "live"
+    absent, empty, full, done = (str(live / n) for n in ("absent", "empty", "full", "done"))
+    for path in (absent, empty, full):
+        _staged(staging, path, {"a.txt": "restored " + os.path.basename(path), "sub/b.txt": "b"})
+    os.makedirs(empty)
+    os.makedirs(full)
+    (live / "full" / "local.txt").write_text("kept")
+    (live / "full" / "a.txt").write_text("stale")
+    os.makedirs(done)
+
+    module = _RsyncModule()
+    predicted = _restore.put_in_place(module, str(staging), [absent, empty, full, done], check_mode=True)
+    assert [(p["how"], p["changed"]) for p in predicted] == [
+        ("renamed", True), ("renamed", True), ("merged", True), ("in place", False)]
+    assert not os.path.exists(absent) and os.listdir(empty) == []
+
+    placed = _restore.put_in_place(module, str(staging), [absent, empty, full, done])
+    assert [p["how"] for p in placed] == ["renamed", "renamed", "merged", "in place"]
+    assert (live / "absent" / "a.txt").read_text() == "restored absent"
+    assert (live / "empty" / "sub" / "b.txt").read_text() == "b"
+    assert (live / "full" / "a.txt").read_text() == "restored full"
+    assert (live / "full" / "local.txt").read_text() == "kept"
+    assert not any(os.path.lexists(str(staging) + p) for p in (absent, empty, full))
+
+    again = _restore.put_in_place(module, str(staging), [absent, empty, full, done])
+    assert all(p["how"] == "in place" and not p["changed"] for p in again)
+
+
+def test_put_in_place_needs_includes():
+    with pytest.raises(InputError, match="put_in_place needs includes"):
+        _restore._check_params({"tool": "restic", "repository": "/r", "staging_dir": "/s", "put_in_place": True,
+                                "includes": []})
