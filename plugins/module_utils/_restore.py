@@ -34,7 +34,7 @@ from typing import Any, Iterable, Iterator, Sequence
 
 from ansible_collections.restoreops.dr.plugins.module_utils._borg import check_version
 from ansible_collections.restoreops.dr.plugins.module_utils._errors import InputError, RestoreOpsError
-from ansible_collections.restoreops.dr.plugins.module_utils._restic import restic_env, secrets_of
+from ansible_collections.restoreops.dr.plugins.module_utils._restic import tool_runner
 from ansible_collections.restoreops.dr.plugins.module_utils._runner import (
     ToolRunner,
     parse_json_lines,
@@ -511,8 +511,8 @@ def main(module: Any) -> dict[str, Any]:
     secret = SecretSource(value=params.get("password"), file=params.get("password_file"),
                           command=params.get("password_command"), label="password").validate()
     if tool == "restic":
-        env = restic_env(params["repository"], secret, params.get("env"), params.get("cache_dir"))
-        secrets = secrets_of(params["repository"], secret, params.get("env"))
+        runner = tool_runner(module, params["repository"], secret, params.get("env"), params.get("cache_dir"),
+                             params.get("binary"))
     else:
         env = {str(k): str(v) for k, v in (params.get("env") or {}).items()}
         env.update(borg_secret_env(secret))
@@ -522,7 +522,7 @@ def main(module: Any) -> dict[str, Any]:
         if params.get("lock_wait") is not None:
             env.setdefault("BORG_LOCK_WAIT", str(params["lock_wait"]))
         secrets = secret.known_values() + [str(v) for v in (params.get("env") or {}).values() if v]
-    runner = ToolRunner(module, params.get("binary") or tool, env=env, secrets=secrets)
+        runner = ToolRunner(module, params.get("binary") or tool, env=env, secrets=secrets)
     if params.get("limit_download") and tool != "restic":
         raise InputError("limit_download applies to restic only.")
     backend: Backend = ResticBackend(runner, params["repository"], params.get("limit_download")) \
