@@ -30,9 +30,9 @@ import shutil
 import stat
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
-from ansible_collections.restoreops.dr.plugins.module_utils._borg import check_version
+from ansible_collections.restoreops.dr.plugins.module_utils._borg import check_version, drop_inherited_passphrases
 from ansible_collections.restoreops.dr.plugins.module_utils._errors import InputError, RestoreOpsError
 from ansible_collections.restoreops.dr.plugins.module_utils._restic import tool_runner
 from ansible_collections.restoreops.dr.plugins.module_utils._runner import (
@@ -406,6 +406,24 @@ def borg_secret_env(source: SecretSource) -> dict[str, str]:
     return {"BORG_PASSPHRASE": source.read()}
 
 
+def borg_runner(module: Any, params: Mapping[str, Any], secret: SecretSource) -> ToolRunner:
+    """A runner for borg: the passphrase, key file and lock wait in its environment only.
+
+    Borg passphrase variables inherited by the module process are dropped first: borg would prefer an inherited
+    ``BORG_PASSPHRASE`` to the ``BORG_PASSCOMMAND`` chosen here (and run_command can only add variables).
+    """
+    drop_inherited_passphrases()
+    env = {str(k): str(v) for k, v in (params.get("env") or {}).items()}
+    env.update(borg_secret_env(secret))
+    env.setdefault("BORG_RELOCATED_REPO_ACCESS_IS_OK", "yes")
+    if params.get("key_file"):
+        env["BORG_KEY_FILE"] = params["key_file"]
+    if params.get("lock_wait") is not None:
+        env.setdefault("BORG_LOCK_WAIT", str(params["lock_wait"]))
+    secrets = secret.known_values() + [str(v) for v in (params.get("env") or {}).values() if v]
+    return ToolRunner(module, params.get("binary") or "borg", env=env, secrets=secrets)
+
+
 # --- the module's main --------------------------------------------------------------------------------------------
 
 
@@ -514,15 +532,7 @@ def main(module: Any) -> dict[str, Any]:
         runner = tool_runner(module, params["repository"], secret, params.get("env"), params.get("cache_dir"),
                              params.get("binary"))
     else:
-        env = {str(k): str(v) for k, v in (params.get("env") or {}).items()}
-        env.update(borg_secret_env(secret))
-        env.setdefault("BORG_RELOCATED_REPO_ACCESS_IS_OK", "yes")
-        if params.get("key_file"):
-            env["BORG_KEY_FILE"] = params["key_file"]
-        if params.get("lock_wait") is not None:
-            env.setdefault("BORG_LOCK_WAIT", str(params["lock_wait"]))
-        secrets = secret.known_values() + [str(v) for v in (params.get("env") or {}).values() if v]
-        runner = ToolRunner(module, params.get("binary") or tool, env=env, secrets=secrets)
+        runner = borg_runner(module, params, secret)
     if params.get("limit_download") and tool != "restic":
         raise InputError("limit_download applies to restic only.")
     backend: Backend = ResticBackend(runner, params["repository"], params.get("limit_download")) \
