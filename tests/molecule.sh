@@ -1,15 +1,24 @@
 #!/usr/bin/env bash
-# Run Molecule scenarios (all of molecule/*, or the ones named) one after another; stop at the first failure.
+# Run Molecule scenarios (all of molecule/*, or the ones named) one after another; a failed scenario does not stop
+# the others. Ends with one line per scenario and exits non-zero when any failed.
 # Expects the lab to be up (run through `tests/lab/lab with-lab`, as `make molecule` does).
-set -euo pipefail
+set -uo pipefail
 cd "$(dirname "$0")/.."
 scenarios=("$@")
 if [ ${#scenarios[@]} -eq 0 ]; then
   for d in molecule/*/molecule.yml; do scenarios+=("$(basename "$(dirname "$d")")"); done
 fi
+results=(); rc=0
 for s in "${scenarios[@]}"; do
   echo "=== molecule test -s $s"
   start=$(date +%s)
-  molecule test -s "$s"
-  echo "=== molecule $s passed in $(( $(date +%s) - start )) s"
+  if molecule test -s "$s"; then
+    results+=("=== molecule $s passed in $(( $(date +%s) - start )) s")
+  else
+    rc=1
+    results+=("=== molecule $s FAILED after $(( $(date +%s) - start )) s")
+  fi
+  echo "${results[-1]}"
 done
+printf '%s\n' "${results[@]}"
+exit $rc

@@ -18,10 +18,13 @@ suite unit        make --no-print-directory unit
 suite sanity      make --no-print-directory sanity
 suite lint        make --no-print-directory lint
 suite build       make --no-print-directory build
-suite lab         tests/lab/lab with-lab tests/run-lab-suites.sh
+lab_summary=$(mktemp)
+trap 'rm -f "$lab_summary"' EXIT
+suite lab         env LAB_SUMMARY="$lab_summary" tests/lab/lab with-lab tests/run-lab-suites.sh
 echo
 echo "################ summary"
 printf '  %s\n' "${timings[@]}"
+[ ! -s "$lab_summary" ] || sed 's/^/    lab: /' "$lab_summary"
 [ ${#failures[@]} -eq 0 ] || echo "  failed: ${failures[*]}"
 echo "suites: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
