@@ -7,19 +7,25 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 logs=.lab/logs
 mkdir -p "$logs"
-summary=${LAB_SUMMARY:-/dev/null}
+# Run alone, this script prints the outcome itself; run-all.sh passes LAB_SUMMARY and prints it in its summary.
+summary=${LAB_SUMMARY:-}
+[ -n "$summary" ] || { summary=$(mktemp); trap 'cat "$summary"; rm -f "$summary"' EXIT; }
 : > "$summary"
 rc=0
 # The lines that say why a part failed: the verdicts of the drill, Molecule and ansible-test first, then, for each
-# play whose recap counts a failure, its last failed task that was not ignored (earlier ones may have been rescued).
+# play whose recap counts a failure, its last failed task that was not ignored (the failure that ended the play).
+# Molecule colours Ansible's output, frames each line with "│" and wraps long ones: colours and frame are removed
+# first, so one reading serves both.
 first_errors() { # LOG
-  grep -E '^DRILL FAILED|^=== molecule .* FAILED|^FATAL|^CRITICAL' "$1"
-  awk '/^TASK \[/ { task = $0; next }
-       pending != "" { if ($0 !~ /^\.\.\.ignoring/) last = pending; pending = "" }
-       /^(fatal|failed): / { pending = task " " $0; next }
-       /^PLAY RECAP/ { recap = 1; next }
-       recap && /failed=[1-9]/ { if (last != "") print last; last = ""; recap = 0; next }
-       recap && /^$/ { last = ""; recap = 0 }' "$1"
+  sed -e 's/\x1b\[[0-9;]*m//g' -e 's/^ *│ \{0,1\}//' "$1" \
+    | awk '/^DRILL FAILED|^=== molecule .* FAILED|^FATAL/ { print; next }
+           /^TASK \[/ { task = $0; next }
+           /^(fatal|failed): / { last = task " " $0; next }
+           /^\.\.\.ignoring/ { last = ""; next }
+           /^PLAY RECAP/ { recap = 1; next }
+           recap && /failed=[1-9]/ { if (last != "") tasks = tasks last "\n"; last = ""; recap = 0; next }
+           recap && /^$/ { last = ""; recap = 0 }
+           END { printf "%s", tasks }'
 }
 part() { # NAME CMD...
   local name=$1; shift
@@ -35,5 +41,4 @@ part() { # NAME CMD...
 part integration make --no-print-directory integration
 part molecule make --no-print-directory molecule
 if [ -x tests/lab/drill.sh ]; then part drill tests/lab/drill.sh --small; fi
-cat "$summary" 2>/dev/null
 exit $rc
