@@ -737,8 +737,15 @@ def main(module: Any) -> dict[str, Any]:
                          f"{params['encryption']}; an existing repository is never re-initialised. Change the "
                          "encryption option (or omit it) to use this repository.")
 
-    # 3. append_only and storage_quota (the repository config: a file read for local repositories).
-    if listing is not None:
+    # 3. append_only and storage_quota (the repository config: a file read for local repositories). `borg config`
+    # works only on local repositories: a remote one gets them at creation (borg init) and is held append-only by
+    # the server's forced `borg serve --append-only`, so its config is neither read nor changed here.
+    config_known = not (remote and not created)
+    if not config_known:
+        config = RepoConfig()
+        wanted_append = None
+        params = dict(params, storage_quota=None)
+    elif listing is not None and not remote:
         config = borg.config()
     else:
         config = RepoConfig(append_only=bool(wanted_append), storage_quota=parse_size(params.get("storage_quota")))
@@ -760,7 +767,8 @@ def main(module: Any) -> dict[str, Any]:
             borg.set_config("storage_quota", quota if parse_size(quota) else "0")
         config.storage_quota = parse_size(quota)
     result["repo"] = {"id": summary["id"], "location": summary["location"], "encryption": summary["encryption"],
-                      "append_only": config.append_only, "storage_quota": config.storage_quota or None}
+                      "append_only": config.append_only if config_known else None,
+                      "storage_quota": config.storage_quota or None}
     result["archives"] = summary["archives"]
 
     # 4. Key export: after creation, and whenever dest is missing or holds another key.

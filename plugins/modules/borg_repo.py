@@ -70,6 +70,10 @@ options:
   append_only:
     description:
       - Whether the repository is append-only. Omitted leaves the current setting as it is.
+      - For an C(ssh://) repository it applies only when the repository is created (C(borg init --append-only)):
+        C(borg config) works only on local repositories, so an existing remote repository's config is neither read
+        nor changed. There the server enforces append-only with a forced C(borg serve --append-only) for the
+        client's key (the C(restoreops.dr.borg) role sets that up).
     type: bool
   storage_quota:
     description:
@@ -194,11 +198,13 @@ repo:
       type: str
       sample: repokey-blake2
     append_only:
-      description: Whether the repository is append-only.
+      description:
+        - Whether the repository is append-only.
+        - Null for an existing C(ssh://) repository, whose config cannot be read remotely (see O(append_only)).
       type: bool
       sample: true
     storage_quota:
-      description: Storage quota in bytes, null when none.
+      description: Storage quota in bytes, null when none (and for an existing C(ssh://) repository).
       type: int
       sample: 20000000000
 archives:

@@ -358,3 +358,19 @@ def test_passphrase_file_goes_by_fd(tmp_path, monkeypatch):
     borg.run(["list", str(tmp_path / "r")])
     assert seen["text"] == "from-file\n"
     assert "BORG_PASSPHRASE" not in borg.runner.env
+
+
+def test_existing_remote_repository_config_is_left_to_the_server(monkeypatch):
+    # `borg config` refuses remote repositories ("Repository must be local"): an existing ssh:// repository is neither
+    # read nor changed, whatever append_only and storage_quota say; its append-only is the server's forced command.
+    monkeypatch.setattr(_borg.ToolRunner, "resolve", lambda self: "/usr/bin/borg")
+    repo = "ssh://borg@backup.example:2222/srv/borg/repos/db1"
+    listing = {"repository": {"id": "ab", "location": repo}, "encryption": {"mode": "repokey-blake2"}, "archives": []}
+    module = FakeModule(params(repo=repo, passphrase="s3cret", append_only=True, storage_quota="5G"),
+                        [(0, "borg 1.4.0\n", ""), (0, json.dumps(listing), "")])
+    result = _borg.main(module)
+    assert result["changed"] is False
+    assert result["actions"] == []
+    assert result["repo"]["append_only"] is None
+    assert result["repo"]["storage_quota"] is None
+    assert [cmd[1] for cmd, _kwargs in module.calls] == ["--version", "list"]
