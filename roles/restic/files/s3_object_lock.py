@@ -2,7 +2,9 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Print a bucket's Object Lock configuration as JSON (run by the restic role with boto3 available).
 
-Credentials come from the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, ...). Output:
+Credentials come from the restic environment file given with --env-file (the role's 0600 file: KEY="value" lines,
+of which the AWS_* ones are used), else from boto3's own chain (environment, ~/.aws). Never from the command line.
+Output:
 {"bucket": ..., "object_lock_enabled": bool, "default_retention": {"mode": ..., "days": ..., "years": ...} | null,
  "error": str | null}
 """
@@ -11,7 +13,24 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+
+
+def read_env_file(path: str) -> dict[str, str]:
+    """The AWS_* settings of a systemd environment file as the restic role writes it (KEY="value", \\ and \\" escaped)."""
+    values = {}
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            line = line.strip()
+            if not line or line.startswith("#") or "=" not in line:
+                continue
+            key, value = line.split("=", 1)
+            if len(value) >= 2 and value[0] == value[-1] == '"':
+                value = value[1:-1].replace('\\"', '"').replace("\\\\", "\\")
+            if key.startswith("AWS_"):
+                values[key] = value
+    return values
 
 
 def main() -> int:
@@ -19,7 +38,10 @@ def main() -> int:
     parser.add_argument("--bucket", required=True)
     parser.add_argument("--region", default="us-east-1")
     parser.add_argument("--endpoint-url", default=None)
+    parser.add_argument("--env-file", default=None)
     args = parser.parse_args()
+    if args.env_file:
+        os.environ.update(read_env_file(args.env_file))
     try:
         import boto3
         from botocore.exceptions import BotoCoreError, ClientError
