@@ -70,7 +70,7 @@ options:
   append_only:
     description:
       - Whether the repository is append-only. Omitted leaves the current setting as it is.
-      - For an C(ssh://) repository it applies only when the repository is created (C(borg init --append-only)):
+      - For an C(ssh://) repository it applies only when the repository is created (C(borg init --append-only)).
         C(borg config) works only on local repositories, so an existing remote repository's config is neither read
         nor changed. There the server enforces append-only with a forced C(borg serve --append-only) for the
         client's key (the C(restoreops.dr.borg) role sets that up).
