@@ -18,7 +18,7 @@ import sys
 
 
 def read_env_file(path: str) -> dict[str, str]:
-    """The AWS_* settings of a systemd environment file as the restic role writes it (KEY="value", \\ and \\" escaped)."""
+    """The AWS_* settings of an environment file as the restic role writes it (KEY="value", \\ and \\" escaped)."""
     values = {}
     with open(path, encoding="utf-8") as handle:
         for line in handle:
