@@ -13,6 +13,7 @@ is not waived.
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import os
@@ -22,7 +23,8 @@ import sys
 import xml.etree.ElementTree as ET
 
 WORK, PLAYBOOK = sys.argv[1], sys.argv[2]
-PG_BIN = "/usr/lib/postgresql/15/bin"
+# The newest PostgreSQL installed here: 15 on Debian 12, 17 on Debian 13.
+PG_BIN = max(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(p.split("/")[-2]))
 PG_PORT = 25432
 FAILURES: list = []
 HASHED = ("repos", "conf", "data", "escrow", "secrets", "systemd", "snaps")
