@@ -1,103 +1,261 @@
 #!/usr/bin/env bash
-# The DR drill on the lab: build "production" (PostgreSQL with WAL archiving + an application with its own user and
-# data), back it up with the collection's roles (restic and borg, both repositories append-only on the offsite
-# store; keys escrowed on the controller, on their own filesystem), destroy it, start a fresh replacement, run
-# playbooks/restore_server.yml, verify from outside, print the report.
+# The DR drill on the lab, as a real disaster: every host is a systemd container on host networking whose sshd
+# listens only on its own loopback address, reached over SSH with a key made for this run. "Production" (PostgreSQL
+# with WAL archiving + an application with its own user and data) is backed up by the collection's roles to three
+# remote repositories it cannot destroy: restic to S3 (moto_server, a bucket with Object Lock), restic to the backup
+# server's append-only REST server (rclone serve restic --append-only), borg over SSH to the backup server (forced
+# `borg serve --append-only --restrict-to-path`). The keys go to the escrow host. The drill proves from outside that
+# production's credentials cannot delete, destroys production, starts a fresh replacement, runs
+# playbooks/restore_server.yml over SSH, verifies from outside and prints the report.
 #
-#   drill.sh                  the demo: 64 MiB of application data, one straight restore from restic
-#   drill.sh --tool borg      the same, restored from borg (or DRILL_TOOL=borg; default restic)
-#   drill.sh --small          for `make test`: 8 MiB, and the faults first (production target refused, dependency
-#                             cycle, missing escrowed key, restore killed in the data phase, missing WAL segment) on
-#                             restic, then the resumed restic restore must PASS; then the replacement is destroyed and
-#                             a fresh one is restored from borg, which must PASS the same verification (both tools
-#                             every time, so --tool does not apply)
-# KEEP=1 leaves the containers running. Expects the lab to be up (tests/lab/lab with-lab).
+#   drill.sh                  the demo: 64 MiB of application data on Debian 13, one restore from restic on S3
+#   --tool borg               restore from borg over SSH instead (or DRILL_TOOL=borg; default restic)
+#   --backend rest            restic from the REST server instead of S3 (or DRILL_BACKEND=rest; default s3)
+#   --os debian12             hosts on Debian 12 instead of 13 (or DRILL_OS=debian12; default debian13)
+#   --controller 2.21         run Ansible in the Debian 13 controller container with ansible-core 2.21 (or
+#                             DRILL_CONTROLLER=2.21; default host: this machine's venv, ansible-core 2.19)
+#   --small                   for `make test`: 8 MiB, the faults first (production target refused, dependency cycle,
+#                             missing escrowed key, restore killed in the data phase, missing WAL segment) on restic,
+#                             then the resumed restic restore must PASS; then the replacement is destroyed and a fresh
+#                             one is restored from borg, which must PASS the same verification (--tool does not apply)
+#   --small --no-faults       8 MiB, one restore from restic (the backend given) and one from borg, no faults
+#   --slot N                  which set of lab addresses and container names (or DRILL_SLOT; default 1): drills with
+#                             different slots run side by side. Slot N uses 127.0.0.(10N+10) to (10N+14).
+# KEEP=1 leaves the containers and moto_server running. Expects the lab to be up (tests/lab/lab with-lab).
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 LAB="$HERE/lab"
-D="$ROOT/.lab/drill"
-PROD=rdr-prod
-NEW=rdr-new
-usage() { echo "usage: drill.sh [--small] [--tool restic|borg]   (or DRILL_TOOL=restic|borg)" >&2; exit 2; }
-SMALL=0; TOOL=${DRILL_TOOL:-restic}
+usage() {
+  echo "usage: drill.sh [--small [--no-faults]] [--tool restic|borg] [--backend s3|rest] [--os debian12|debian13]" \
+       "[--controller host|2.21] [--slot N]" >&2
+  exit 2
+}
+SMALL=0; FAULTS=1
+TOOL=${DRILL_TOOL:-restic}; BACKEND=${DRILL_BACKEND:-s3}; OS=${DRILL_OS:-debian13}
+CONTROLLER=${DRILL_CONTROLLER:-host}; SLOT=${DRILL_SLOT:-1}
 while [ $# -gt 0 ]; do
   case "$1" in
     --small) SMALL=1 ;;
-    --tool) [ $# -ge 2 ] || usage; TOOL=$2; shift ;;
+    --no-faults) FAULTS=0 ;;
+    --tool|--backend|--os|--controller|--slot)
+      [ $# -ge 2 ] || usage
+      case "$1" in --tool) TOOL=$2 ;; --backend) BACKEND=$2 ;; --os) OS=$2 ;; --controller) CONTROLLER=$2 ;;
+                   --slot) SLOT=$2 ;; esac
+      shift ;;
     --tool=*) TOOL=${1#--tool=} ;;
+    --backend=*) BACKEND=${1#--backend=} ;;
+    --os=*) OS=${1#--os=} ;;
+    --controller=*) CONTROLLER=${1#--controller=} ;;
+    --slot=*) SLOT=${1#--slot=} ;;
     *) usage ;;
   esac
   shift
 done
 case "$TOOL" in restic|borg) ;; *) echo "drill.sh: the tool is restic or borg, not '$TOOL'" >&2; usage ;; esac
+case "$BACKEND" in s3|rest) ;; *) echo "drill.sh: the restic backend is s3 or rest, not '$BACKEND'" >&2; usage ;; esac
+case "$OS" in debian12) RELEASE=bookworm ;; debian13) RELEASE=trixie ;;
+  *) echo "drill.sh: the OS is debian12 or debian13, not '$OS'" >&2; usage ;; esac
+case "$CONTROLLER" in host|2.19) CONTROLLER=host ;; 2.21) ;;
+  *) echo "drill.sh: the controller is host (ansible-core 2.19) or 2.21, not '$CONTROLLER'" >&2; usage ;; esac
+[[ "$SLOT" =~ ^[0-4]$ ]] || { echo "drill.sh: the slot is 0 to 4, not '$SLOT'" >&2; usage; }
 if [ "$SMALL" = 1 ]; then DATA_MIB=${DRILL_DATA_MIB:-8}; else DATA_MIB=${DRILL_DATA_MIB:-64}; fi
+
+# --- this run's lab: addresses, names, directories -------------------------------------------------------------
+base=$((10 * SLOT + 10))
+addr() { echo "127.0.0.$((base + $1))"; }
+PROD_ADDR=$(addr 0); NEW_ADDR=$(addr 1); ESCROW_ADDR=$(addr 2); BACKUP_ADDR=$(addr 3); S3_ADDR=$(addr 4)
+ssh_port() { echo $((22000 + ${1##*.})); }
+REST_PORT=$((28000 + base + 3)); S3_PORT=$((29000 + base + 4))
+C="rdl$SLOT"  # container names: rdl<slot>-prod, -new, -escrow, -backup, -ctl
+PROD=rdr-prod; NEW=rdr-new; ESCROW=rdr-escrow; BACKUP=rdr-backup  # inventory and host names
+if [ "$SLOT" = 1 ]; then D=${DRILL_DIR:-$ROOT/.lab/drill}; else D=${DRILL_DIR:-$ROOT/.lab/drill-$SLOT}; fi
+IMAGE=$("$LAB" image-name "host-$RELEASE")
+BUCKET=restoreops-drill
+S3_REPO="s3:http://$S3_ADDR:$S3_PORT/$BUCKET/$PROD"
+REST_REPO="rest:http://$BACKUP_ADDR:$REST_PORT/$PROD/"
+BORG_PATH=/srv/borg/repos/$PROD
+BORG_REPO="ssh://borg@$BACKUP_ADDR:$(ssh_port "$BACKUP_ADDR")$BORG_PATH"
+ESCROW_DIR=/var/lib/restoreops/escrow
+
 export ANSIBLE_COLLECTIONS_PATH="${ANSIBLE_COLLECTIONS_PATH:-$ROOT/.cache/collections}"
 export ANSIBLE_INJECT_FACT_VARS=False ANSIBLE_DEPRECATION_WARNINGS=False ANSIBLE_LOCALHOST_WARNING=False
-# One docker exec per task instead of four (temp dir, copy, run, clean up): most of a drill is per-task overhead.
+# One ssh session per task (pipelining) over one connection per host that outlives the tasks (ControlPersist).
 export ANSIBLE_PIPELINING="${ANSIBLE_PIPELINING:-True}"
-PLAY=(ansible-playbook -i "$D/inventory.yml")
+export ANSIBLE_SSH_ARGS="-o ControlMaster=auto -o ControlPersist=120s -o ServerAliveInterval=15"
+export ANSIBLE_SSH_CONTROL_PATH_DIR="$D/ssh/cp" ANSIBLE_TIMEOUT=30
+ANSIBLE_ENV=(ANSIBLE_COLLECTIONS_PATH ANSIBLE_INJECT_FACT_VARS ANSIBLE_DEPRECATION_WARNINGS ANSIBLE_LOCALHOST_WARNING
+             ANSIBLE_PIPELINING ANSIBLE_SSH_ARGS ANSIBLE_SSH_CONTROL_PATH_DIR ANSIBLE_TIMEOUT ANSIBLE_FORCE_COLOR)
+if [ "$CONTROLLER" = 2.21 ]; then
+  CTL="$C-ctl"
+  CTL_PYTHON=/opt/restoreops/venv-2.21/bin/python
+  PLAY=(docker exec -i -w "$ROOT")
+  for v in "${ANSIBLE_ENV[@]}"; do [ -z "${!v+x}" ] || PLAY+=(-e "$v=${!v}"); done
+  PLAY+=("$CTL" ansible-playbook -i "$D/inventory.yml")
+else
+  CTL_PYTHON=$(command -v python)
+  PLAY=(ansible-playbook -i "$D/inventory.yml")
+fi
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 fail() { printf '\nDRILL FAILED: %s\n' "$*" >&2; exit 1; }
 drill_start=$SECONDS
 
+stop_moto() {
+  if [ -f "$D/moto.pid" ]; then
+    kill "$(cat "$D/moto.pid")" 2>/dev/null || true
+    rm -f "$D/moto.pid"
+  fi
+}
+stop_ssh_masters() { # the ControlPersist connections of this run, by their sockets (a destroyed host's would hang)
+  local s
+  for s in "$D"/ssh/cp/*; do
+    [ -S "$s" ] || continue
+    ssh -o ControlPath="$s" -O exit placeholder >/dev/null 2>&1 || true
+  done
+}
+destroy() { # CONTAINER ADDRESS: remove a lab host, its ssh connection and its host key (a new host there has another)
+  "$LAB" rm "$1"
+  stop_ssh_masters
+  ssh-keygen -q -f "$D/ssh/known_hosts" -R "[$2]:$(ssh_port "$2")" >/dev/null 2>&1 || true
+}
 cleanup() {
   local rc=$?
   if [ "${KEEP:-0}" != 1 ]; then
-    "$LAB" rm "$PROD" "$NEW"
-    if mountpoint -q "$D/escrow"; then umount "$D/escrow"; fi
+    stop_ssh_masters
+    if [ -n "${CTL:-}" ]; then docker rm -f "$CTL" >/dev/null 2>&1 || true; fi
+    "$LAB" rm "$C-prod" "$C-new" "$C-escrow" "$C-backup"
+    stop_moto
   fi
   exit $rc
 }
 trap cleanup EXIT INT TERM
 
-say "setting up the offsite store and the escrow (its own tmpfs: keys never share a filesystem with the data)"
-mountpoint -q "$D/escrow" 2>/dev/null && umount "$D/escrow"
-rm -rf "$D"; mkdir -p "$D/offsite" "$D/escrow" "$D/hidden"
-mount -t tmpfs -o size=16m,mode=0700 restoreops-escrow "$D/escrow"
-umask 077; head -c 24 /dev/urandom | base64 > "$D/restic.secret"; head -c 24 /dev/urandom | base64 > "$D/borg.secret"
+say "lab: Debian ${OS#debian} hosts ($RELEASE), ssh key, S3 (moto_server on $S3_ADDR:$S3_PORT), controller: $CONTROLLER"
+"$LAB" images "host-$RELEASE" $([ "$CONTROLLER" = 2.21 ] && echo controller)
+"$LAB" rm "$C-prod" "$C-new" "$C-escrow" "$C-backup" "$C-ctl"
+stop_moto
+rm -rf "$D"; mkdir -p "$D/offsite" "$D/backup/borg" "$D/hidden" "$D/ssh/cp" "$D/secrets"
+chmod 0700 "$D/ssh" "$D/secrets"
+ssh-keygen -q -t ed25519 -N '' -C "restoreops-drill-$(date +%s)" -f "$D/ssh/id_ed25519"
+: > "$D/ssh/known_hosts"
+umask 077
+for s in restic-s3 restic-rest borg; do head -c 24 /dev/urandom | base64 > "$D/secrets/$s.pass"; done
+python3 - "$D/secrets/s3.json" <<'PY'
+import json, secrets, sys
+json.dump({"AWS_ACCESS_KEY_ID": "AKIA" + secrets.token_hex(8).upper(),
+           "AWS_SECRET_ACCESS_KEY": secrets.token_urlsafe(30)}, open(sys.argv[1], "w"))
+PY
 umask 022
+
+# moto_server from the pinned venv of this machine (no real S3 server is packaged; see docs/lab.md).
+moto=$(dirname "$(command -v python)")/moto_server
+[ -x "$moto" ] || fail "moto_server is not in the venv ($moto): run make setup"
+setsid "$moto" -H "$S3_ADDR" -p "$S3_PORT" </dev/null >"$D/moto.log" 2>&1 &
+echo $! > "$D/moto.pid"
+
+host() { # CONTAINER HOSTNAME ADDRESS [docker args...]
+  local c=$1 h=$2 a=$3; shift 3
+  "$LAB" host "$c" "$IMAGE" "$a" "$(ssh_port "$a")" "$D/ssh/id_ed25519.pub" --hostname="$h" "$@"
+}
+host "$C-backup" "$BACKUP" "$BACKUP_ADDR" -v "$D/backup/borg:/srv/borg/repos"
+# The escrow host proves the borg key against a read-only view of the server's repositories (as through a read-only
+# network mount); its escrow directory is a filesystem of its own, apart from any data.
+host "$C-escrow" "$ESCROW" "$ESCROW_ADDR" -v "$D/backup/borg:/srv/borg-readonly:ro" \
+  --tmpfs "$ESCROW_DIR:size=16m,mode=0700"
+host "$C-prod" "$PROD" "$PROD_ADDR" -v "$D/offsite:/offsite"
+PG_VERSION=$(docker exec "$C-prod" sh -c 'ls /usr/lib/postgresql | sort -V | tail -n 1')
+if [ "$CONTROLLER" = 2.21 ]; then
+  docker run -d --name "$CTL" --label io.restoreops.lab=1 --network host -v "$ROOT:$ROOT" -w "$ROOT" \
+    "$("$LAB" image-name controller)" sleep infinity >/dev/null
+fi
+for _ in $(seq 1 40); do timeout 1 bash -c "exec 3<>/dev/tcp/$S3_ADDR/$S3_PORT" 2>/dev/null && break; sleep 0.25; done
+
+if [ "$BACKEND" = s3 ]; then
+  RESTIC_REPO=$S3_REPO; RESTIC_KEY=files; RESTIC_SECRET=$D/secrets/restic-s3.pass
+  RESTIC_ENV="\"{{ drill_s3_credentials }}\""
+else
+  RESTIC_REPO=$REST_REPO; RESTIC_KEY=files-rest; RESTIC_SECRET=$D/secrets/restic-rest.pass; RESTIC_ENV="{}"
+fi
+ssh_host() { # NAME ADDRESS
+  printf '        %s:\n          ansible_host: %s\n          ansible_port: %s\n' "$1" "$2" "$(ssh_port "$2")"
+}
 cat > "$D/inventory.yml" <<YML
 all:
   vars:
     drill_dir: $D
-    drill_offsite: $D/offsite
-    drill_escrow: $D/escrow
-    drill_secret_file: $D/restic.secret
-    drill_borg_secret_file: $D/borg.secret
+    drill_escrow: $ESCROW_DIR
+    drill_pg_version: "$PG_VERSION"
+    drill_secret_file: $D/secrets/restic-s3.pass
+    drill_rest_secret_file: $D/secrets/restic-rest.pass
+    drill_borg_secret_file: $D/secrets/borg.pass
+    drill_s3_credentials_file: $D/secrets/s3.json
+    drill_s3_credentials: "{{ lookup('ansible.builtin.file', drill_s3_credentials_file) | from_json }}"
+    drill_s3_endpoint: http://$S3_ADDR:$S3_PORT
+    drill_s3_bucket: $BUCKET
+    drill_s3_prefix: $PROD
+    drill_s3_repository: $S3_REPO
+    drill_rest_address: $BACKUP_ADDR:$REST_PORT
+    drill_rest_repository: $REST_REPO
+    drill_borg_repository: $BORG_REPO
+    drill_borg_server_path: $BORG_PATH
+    drill_borg_escrow_view: /srv/borg-readonly/$PROD
+    drill_restic_repository: $RESTIC_REPO
+    drill_restic_key: $RESTIC_KEY
+    drill_restic_secret_file: $RESTIC_SECRET
+    drill_restic_env: $RESTIC_ENV
+    ansible_connection: ssh
+    ansible_user: root
+    ansible_ssh_private_key_file: $D/ssh/id_ed25519
+    ansible_ssh_common_args: >-
+      -o UserKnownHostsFile=$D/ssh/known_hosts -o StrictHostKeyChecking=accept-new -o IdentitiesOnly=yes
+    ansible_python_interpreter: /usr/bin/python3
   hosts:
     localhost:
       ansible_connection: local
-      ansible_python_interpreter: $(command -v python)
+      ansible_python_interpreter: $CTL_PYTHON
   children:
     production:
       hosts:
-        $PROD:
-          ansible_connection: community.docker.docker
-          ansible_python_interpreter: /usr/bin/python3
+$(ssh_host "$PROD" "$PROD_ADDR")
     replacement:
       hosts:
-        $NEW:
-          ansible_connection: community.docker.docker
-          ansible_python_interpreter: /usr/bin/python3
+$(ssh_host "$NEW" "$NEW_ADDR")
+    escrow:
+      hosts:
+$(ssh_host "$ESCROW" "$ESCROW_ADDR")
+    backup_server:
+      hosts:
+$(ssh_host "$BACKUP" "$BACKUP_ADDR")
 YML
 
-say "production: $PROD (PostgreSQL 15 + application, ${DATA_MIB} MiB of data, backed up with restic and borg, keys escrowed)"
-"$LAB" run "$PROD" restoreops-dr/tools:current -v "$D/offsite:/offsite"
+say "backup server ($BACKUP: borg over SSH, restic REST on $BACKUP_ADDR:$REST_PORT), escrow host ($ESCROW), S3 bucket with Object Lock"
+"${PLAY[@]}" "$ROOT/playbooks/lab/drill_lab.yml"
+
+say "production: $PROD on Debian ${OS#debian} (PostgreSQL $PG_VERSION + application, ${DATA_MIB} MiB of data; restic to S3 and REST, borg over SSH; keys escrowed)"
 "${PLAY[@]}" "$ROOT/playbooks/lab/drill_production.yml" -e "drill_data_mib=$DATA_MIB"
 expected_orders=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["orders"])' "$D/expected.json")
+
+say "production's own credentials cannot destroy its backups (borg over SSH, restic REST, S3 Object Lock)"
+"${PLAY[@]}" "$ROOT/playbooks/lab/drill_append_only.yml" | tee "$D/append-only.log" \
+  | grep -E '"msg"|^ok: \[localhost\] => |ok=|failed=' | sed 's/^ *//' || true
+grep -q "failed=0" "$D/append-only.log" && ! grep -Eq "failed=[1-9]|unreachable=[1-9]" "$D/append-only.log" \
+  || { tail -40 "$D/append-only.log"; fail "production's credentials could destroy a backup (see $D/append-only.log)"; }
 setup_seconds=$((SECONDS - drill_start))
 
 say "incident: $PROD is destroyed"
 incident=$(date -u +%Y-%m-%dT%H:%M:%S+0000)
-docker rm -f "$PROD" >/dev/null
+destroy "$C-prod" "$PROD_ADDR"
 echo "production destroyed at $incident; it held $expected_orders orders"
 
-fresh_replacement() {
-  say "replacement: $NEW, a fresh host whose UID 1500 already belongs to another user"
-  "$LAB" rm "$NEW"
-  "$LAB" run "$NEW" restoreops-dr/tools:current -v "$D/offsite:/offsite"
-  docker exec "$NEW" useradd --uid 1500 --no-create-home --shell /usr/sbin/nologin builder
+fresh_replacement() { # TOOL
+  say "replacement: $NEW on Debian ${OS#debian}, a fresh host whose UID 1500 already belongs to another user"
+  destroy "$C-new" "$NEW_ADDR"
+  host "$C-new" "$NEW" "$NEW_ADDR" -v "$D/offsite:/offsite"
+  docker exec "$C-new" useradd --uid 1500 --no-create-home --shell /usr/sbin/nologin builder
+  if [ "$1" = borg ]; then
+    "${PLAY[@]}" "$ROOT/playbooks/lab/drill_replacement.yml" >"$D/replacement.log" 2>&1 \
+      || { tail -30 "$D/replacement.log"; fail "the replacement's access to the borg server"; }
+  fi
 }
 restore_cmd() { # TOOL -> RESTORE (the restore command; borg's settings are an overlay on the common ones), REPORT
   RESTORE=("${PLAY[@]}" "$ROOT/playbooks/restore_server.yml" -e "@$ROOT/playbooks/lab/drill_restore_vars.yml")
@@ -109,7 +267,7 @@ declare -A RTO=()
 restore_and_verify() { # TOOL: the restore, the independent verification, the report; records the wall-clock RTO
   local tool=$1 start
   restore_cmd "$tool"
-  say "restore from $tool: ansible-playbook playbooks/restore_server.yml (replacement group: $NEW)"
+  say "restore from $tool: ansible-playbook playbooks/restore_server.yml (replacement group: $NEW, over SSH)"
   start=$SECONDS
   "${RESTORE[@]}"
   RTO[$tool]=$((SECONDS - start))
@@ -122,9 +280,11 @@ restore_and_verify() { # TOOL: the restore, the independent verification, the re
   python3 - "$REPORT" "${RTO[$tool]}" "$tool" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
-rpo = r["rpo"]
+rpo, src, tgt = r["rpo"], r["source"], r["target"]
 print(f"tool:            {sys.argv[3]}")
 print(f"result:          {r['result']}")
+print(f"source:          {src['tool']} {src['repository']} (backend {src['backend']})")
+print(f"target:          {tgt['distribution']} {tgt['distribution_version']} over {tgt['connection']}")
 print(f"RTO (measured):  {r['rto_seconds']} s for the restore play ({sys.argv[2]} s wall clock)")
 print(f"restore point:   {r['restore_point'].get('name')} taken {rpo['restore_point_time']}")
 print(f"RPO files:       {rpo['files_seconds']} s before the incident ({rpo['incident']})")
@@ -141,8 +301,6 @@ PY
   echo "report: $(dirname "$REPORT")/report.md (timeline: timeline.svg)"
 }
 
-fresh_replacement
-restore_cmd restic
 expect_failure() { # NAME PATTERN CMD... : the command must fail and print PATTERN
   local name=$1 pattern=$2; shift 2
   local log="$D/fault-$name.log"
@@ -151,11 +309,11 @@ expect_failure() { # NAME PATTERN CMD... : the command must fail and print PATTE
   echo "fault '$name': refused as expected ($(grep -Eo "$pattern" "$log" | head -1))"
 }
 nothing_moved() {
-  docker exec "$NEW" test ! -e /var/lib/restoreops/staging || fail "$1: data moved (staging exists)"
-  docker exec "$NEW" test ! -e /srv/app || fail "$1: /srv/app exists"
+  docker exec "$C-new" test ! -e /var/lib/restoreops/staging || fail "$1: data moved (staging exists)"
+  docker exec "$C-new" test ! -e /srv/app || fail "$1: /srv/app exists"
 }
-
-if [ "$SMALL" = 1 ]; then
+run_faults() { # the five faults on restic, on the replacement just started
+  local key="$ESCROW_DIR/keys/$PROD/$RESTIC_KEY.restic.pass"
   say "fault 1: a target marked as production is refused and untouched"
   expect_failure production "marked as production" "${RESTORE[@]}" -e restore_server_target_is_production=true
   nothing_moved production
@@ -166,18 +324,19 @@ if [ "$SMALL" = 1 ]; then
   nothing_moved cycle
 
   say "fault 3: a missing escrowed key aborts before any data moves"
-  mv "$D/escrow/keys/$PROD/files.restic.pass" "$D/hidden/"
-  expect_failure key "Keys first: (files failed the escrow check|the escrowed password of files cannot be read)" "${RESTORE[@]}"
-  mv "$D/hidden/files.restic.pass" "$D/escrow/keys/$PROD/"
-  docker exec "$NEW" test ! -e /srv/app || fail "key: /srv/app exists"
+  docker exec "$C-escrow" mv "$key" /root/hidden.pass
+  expect_failure key "Keys first: ($RESTIC_KEY failed the escrow check|the escrowed password of $RESTIC_KEY cannot be read)" "${RESTORE[@]}"
+  docker exec "$C-escrow" mv /root/hidden.pass "$key"
+  docker exec "$C-new" test ! -e /srv/app || fail "key: /srv/app exists"
 
   say "fault 4: the restore is killed in the data phase (restic dies mid-transfer)"
+  local slow play segment state
   slow=$(python3 -c 'import yaml,json,sys; v=yaml.safe_load(open(sys.argv[1]))["restore_server_source"]; v["limit_download"]=256; print(json.dumps({"restore_server_source": v}))' "$ROOT/playbooks/lab/drill_restore_vars.yml")
   "${RESTORE[@]}" -e "$slow" >"$D/fault-killed.log" 2>&1 &
   play=$!
   for _ in $(seq 1 600); do
-    if docker exec "$NEW" sh -c 'ls /var/lib/restoreops/staging 2>/dev/null | grep -qv "^context" && pgrep -x restic' >/dev/null 2>&1; then
-      sleep 2; docker exec "$NEW" pkill -KILL -x restic && break
+    if docker exec "$C-new" sh -c 'ls /var/lib/restoreops/staging 2>/dev/null | grep -qv "^context" && pgrep -x restic' >/dev/null 2>&1; then
+      sleep 2; docker exec "$C-new" pkill -KILL -x restic && break
     fi
     kill -0 "$play" 2>/dev/null || break
     sleep 0.2
@@ -186,7 +345,7 @@ if [ "$SMALL" = 1 ]; then
   # The restore's own message (restic's failure), not a later task tripping over a missing result.
   grep -Eq "Restore FAILED in phase data: .*(restic|rc=)" "$D/fault-killed.log" || { tail -30 "$D/fault-killed.log"; fail "killed: not reported as a data-phase failure of restic"; }
   grep -q '"result": "FAIL"' "$REPORT" || fail "killed: the report does not say FAIL"
-  docker exec "$NEW" test ! -e /srv/app || fail "killed: partial data was put in place"
+  docker exec "$C-new" test ! -e /srv/app || fail "killed: partial data was put in place"
   echo "fault 'killed': data phase failed, report says FAIL, nothing half-restored in place"
 
   say "fault 5: a missing WAL segment stops the PostgreSQL phase, named; no service starts"
@@ -194,23 +353,29 @@ if [ "$SMALL" = 1 ]; then
   mv "$D/offsite/pg/wal/$segment" "$D/hidden/"
   expect_failure wal "WAL segment $segment is missing|$segment was never archived" "${RESTORE[@]}"
   mv "$D/hidden/$segment" "$D/offsite/pg/wal/"
-  state=$(docker exec "$NEW" systemctl is-active restoreops-demo-app.service || true)
+  state=$(docker exec "$C-new" systemctl is-active restoreops-demo-app.service || true)
   [ "$state" != active ] || fail "wal: the application was started on a partial database"
   grep -q '"result": "FAIL"' "$REPORT" || fail "wal: the report does not say FAIL"
   echo "the application was not started ($state); the report says FAIL"
   say "the re-run resumes the interrupted restore and must PASS"
-  restore_and_verify restic
+}
 
+if [ "$SMALL" = 1 ]; then
+  fresh_replacement restic
+  restore_cmd restic
+  if [ "$FAULTS" = 1 ]; then run_faults; fi
+  restore_and_verify restic
   # The same loss restored from the other backup: a fresh replacement, no faults, the same verification.
-  say "second replacement: $NEW is destroyed; a fresh one is restored from borg"
-  fresh_replacement
+  say "second replacement: $NEW is destroyed; a fresh one is restored from borg over SSH"
+  fresh_replacement borg
   restore_and_verify borg
 else
+  fresh_replacement "$TOOL"
   restore_and_verify "$TOOL"
 fi
 
-say "drill timings"
-echo "setup (production built and backed up): ${setup_seconds} s"
+say "drill timings (Debian ${OS#debian}, controller $CONTROLLER)"
+echo "setup (lab, production built and backed up, append-only proofs): ${setup_seconds} s"
 for tool in restic borg; do
   [ -z "${RTO[$tool]:-}" ] || printf 'restore from %-6s (wall clock):   %s s\n' "$tool" "${RTO[$tool]}"
 done
