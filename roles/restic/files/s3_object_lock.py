@@ -41,7 +41,12 @@ def main() -> int:
     parser.add_argument("--env-file", default=None)
     args = parser.parse_args()
     if args.env_file:
-        os.environ.update(read_env_file(args.env_file))
+        try:
+            os.environ.update(read_env_file(args.env_file))
+        except OSError as exc:
+            print(json.dumps({"bucket": args.bucket, "object_lock_enabled": False, "default_retention": None,
+                              "error": f"cannot read the environment file {args.env_file}: {exc.strerror}"}))
+            return 1
     try:
         import boto3
         from botocore.exceptions import BotoCoreError, ClientError
