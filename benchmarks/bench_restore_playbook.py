@@ -2,7 +2,9 @@
 
     tests/lab/lab with-lab python benchmarks/bench_restore_playbook.py
 
-Builds "production" once on the lab (benchmarks/restore_playbook/production.yml, with the collection's roles):
+Every host is a lab host (tests/lab/lab host: Debian 12, host networking, sshd on a loopback address of its own), so
+the same host can be reached over SSH or through docker exec. Builds "production" once over SSH
+(benchmarks/restore_playbook/production.yml, with the collection's roles):
 PostgreSQL 15 archiving WAL to a bind-mounted offsite store, a pgbench database of BENCH_PG_SCALE (68: about 1 GiB)
 in a pg_basebackup base backup, BENCH_WAL_MIB MiB of WAL written after it, BENCH_FILES_MIB MiB of application files
 backed up with restic, keys escrowed on the controller. Production is then removed, and for each entry of BENCH_ORDER
@@ -10,15 +12,21 @@ a fresh replacement container (boot not timed) is restored by
   script    benchmarks/restore_playbook/restore-by-hand.sh (restic restore, useradd + chown -R by name, untar the
             base backup, restore_command + recovery.signal, start PostgreSQL, wait for the end of recovery, start
             the application), run with docker exec
-  playbook  ansible-playbook playbooks/restore_server.yml with every phase (docker connection, pipelining on)
-  lean      the same playbook without what the script does not do and the role lets one skip:
+  playbook  ansible-playbook playbooks/restore_server.yml with every phase, over SSH (ansible.builtin.ssh, the run's
+            key, ControlPersist, pipelining on), as users run it
+  docker    the same playbook through the docker connection (docker exec, pipelining on), as the lab ran it before
+  lean      the playbook over SSH without what the script does not do and the role lets one skip:
             restore_server_install_tools=false, restore_server_rebuild=false, --skip-tags sanity
 and verified from outside (row counts, pgbench balance, a hash of every application file, owners by name, units
 active, the application's answer); a wrong end state stops the benchmark. Page cache dropped before each restore.
+After each restore, benchmarks/restore_playbook/task_cost.yml runs on that host over SSH and over docker exec
+(BENCH_TASKS module runs of each of two modules, interleaved): the cost of one module run per connection. The
+playbook runs log Ansible's JSON callback, which gives every task's duration on both connections.
 Target (issue 7): playbook <= 1.05x the script, from one interleaved run.
-Knobs: BENCH_FILES_MIB (2048), BENCH_PG_SCALE (68), BENCH_WAL_MIB (384), BENCH_ORDER (script,playbook,lean,lean,
-playbook,script; "nopipe" is the full playbook with ANSIBLE_PIPELINING=False, "serial" the full playbook with
-restore_server_parallel_postgresql=false: the files restored before PostgreSQL recovers), BENCH_PIPELINING (True),
+Knobs: BENCH_FILES_MIB (2048), BENCH_PG_SCALE (68), BENCH_WAL_MIB (384), BENCH_ORDER (script,playbook,docker,lean,
+lean,docker,playbook,script; "nopipe" is the full playbook over SSH with ANSIBLE_PIPELINING=False, "serial" the full
+playbook with restore_server_parallel_postgresql=false: the files restored before PostgreSQL recovers), BENCH_TASKS
+(40), BENCH_PIPELINING (True),
 BENCH_DIR (/var/tmp/restoreops-bench-playbook), BENCH_KEEP=1 keeps it (logs, reports) afterwards, BENCH_PROFILE=1
 adds Ansible's per-task times and the module results (-v) to the playbook logs there.
 """
@@ -26,6 +34,7 @@ adds Ansible's per-task times and the module results (-v) to the playbook logs t
 from __future__ import annotations
 
 import contextlib
+import datetime as _dt
 import json
 import os
 import shutil
@@ -38,11 +47,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 HERE = ROOT / "benchmarks" / "restore_playbook"
 LAB = ROOT / "tests" / "lab" / "lab"
-IMAGE = "restoreops-dr/tools:current"
+RELEASE = "bookworm"
+IMAGE = f"restoreops-dr/host-{RELEASE}:current"
+ADDRESS = {"prod": "127.0.0.50", "new": "127.0.0.51"}  # the benchmark's loopback addresses (sshd on 22000 + octet)
 FILES_MIB = int(os.environ.get("BENCH_FILES_MIB", "2048"))
 PG_SCALE = int(os.environ.get("BENCH_PG_SCALE", "68"))
 WAL_MIB = int(os.environ.get("BENCH_WAL_MIB", "384"))
-ORDER = os.environ.get("BENCH_ORDER", "script,playbook,lean,lean,playbook,script").split(",")
+ORDER = os.environ.get("BENCH_ORDER", "script,playbook,docker,lean,lean,docker,playbook,script").split(",")
+TASKS = int(os.environ.get("BENCH_TASKS", "40"))
 PIPELINING = os.environ.get("BENCH_PIPELINING", "True")
 WORK = Path(os.environ.get("BENCH_DIR", "/var/tmp/restoreops-bench-playbook"))
 PROD = "rbench-prod"
@@ -55,6 +67,8 @@ ENV = dict(
     ANSIBLE_DEPRECATION_WARNINGS="False",
     ANSIBLE_LOCALHOST_WARNING="False",
     ANSIBLE_PIPELINING=PIPELINING,
+    ANSIBLE_SSH_ARGS="-o ControlMaster=auto -o ControlPersist=120s -o ServerAliveInterval=15",
+    ANSIBLE_SSH_CONTROL_PATH_DIR=str(WORK / "ssh" / "cp"),
 )
 if os.environ.get("BENCH_PROFILE") == "1":  # per-task times in the playbook logs (for the breakdown, not the ratio)
     ENV.update(ANSIBLE_CALLBACKS_ENABLED="ansible.posix.profile_tasks", PROFILE_TASKS_TASK_OUTPUT_LIMIT="all")
@@ -82,8 +96,26 @@ def drop_caches() -> None:
         Path("/proc/sys/vm/drop_caches").write_text("3\n")
 
 
-def inventory(name: str, group: str) -> Path:
-    path = WORK / f"inventory-{name}.yml"
+def ssh_port(address: str) -> int:
+    return 22000 + int(address.rsplit(".", 1)[1])
+
+
+def inventory(name: str, group: str, address: str, connection: str = "ssh") -> Path:
+    """One host of GROUP: over SSH (the run's key, a known_hosts file of the run) or through docker exec."""
+    host = {"bench_address": address, "ansible_python_interpreter": "/usr/bin/python3"}
+    if connection == "ssh":
+        host.update(
+            ansible_connection="ssh",
+            ansible_host=address,
+            ansible_port=ssh_port(address),
+            ansible_user="root",
+            ansible_ssh_private_key_file=str(WORK / "ssh" / "id_ed25519"),
+            ansible_ssh_common_args=f"-o UserKnownHostsFile={WORK / 'ssh' / 'known_hosts'} "
+            "-o StrictHostKeyChecking=accept-new -o IdentitiesOnly=yes",
+        )
+    else:
+        host.update(ansible_connection="community.docker.docker")
+    path = WORK / f"inventory-{name}-{connection}.yml"
     path.write_text(
         json.dumps(
             {
@@ -93,20 +125,12 @@ def inventory(name: str, group: str) -> Path:
                         "bench_offsite": str(WORK / "offsite"),
                         "bench_escrow": str(WORK / "escrow"),
                         "bench_secret_file": str(WORK / "restic.secret"),
+                        "drill_pg_version": "15",
                     },
                     "hosts": {
                         "localhost": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
                     },
-                    "children": {
-                        group: {
-                            "hosts": {
-                                name: {
-                                    "ansible_connection": "community.docker.docker",
-                                    "ansible_python_interpreter": "/usr/bin/python3",
-                                }
-                            }
-                        }
-                    },
+                    "children": {group: {"hosts": {name: host}}},
                 }
             },
             indent=1,
@@ -115,8 +139,23 @@ def inventory(name: str, group: str) -> Path:
     return path
 
 
-def boot(name: str) -> None:
-    sh([str(LAB), "run", name, IMAGE, "-v", f"{WORK / 'offsite'}:/offsite"])
+def stop_ssh_masters() -> None:
+    for sock in (WORK / "ssh" / "cp").glob("*"):
+        subprocess.run(["ssh", "-o", f"ControlPath={sock}", "-O", "exit", "placeholder"], capture_output=True,
+                       check=False)
+
+
+def boot(name: str, address: str) -> None:
+    """A lab host on ADDRESS; the host key of an earlier host there is forgotten (this one has its own)."""
+    subprocess.run(["ssh-keygen", "-q", "-f", str(WORK / "ssh" / "known_hosts"), "-R",
+                    f"[{address}]:{ssh_port(address)}"], capture_output=True, check=False)
+    sh([str(LAB), "host", name, IMAGE, address, str(ssh_port(address)), str(WORK / "ssh" / "id_ed25519.pub"),
+        f"--hostname={name}", "-v", f"{WORK / 'offsite'}:/offsite"])
+
+
+def remove(name: str) -> None:
+    subprocess.run([str(LAB), "rm", name], check=False)
+    stop_ssh_masters()
 
 
 def build_production() -> dict:
@@ -124,27 +163,31 @@ def build_production() -> dict:
     if escrow.is_mount():
         sh(["umount", str(escrow)])
     shutil.rmtree(WORK, ignore_errors=True)
-    for d in ("offsite", "escrow", "logs"):
+    for d in ("offsite", "escrow", "logs", "ssh/cp"):
         (WORK / d).mkdir(parents=True)
+    (WORK / "ssh").chmod(0o700)
+    key = WORK / "ssh" / "id_ed25519"
+    sh(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "restoreops-bench", "-f", str(key)])
+    (WORK / "ssh" / "known_hosts").write_text("")
     # The escrow lives on its own filesystem (key_escrow_check proves the keys are apart from the data).
     sh(["mount", "-t", "tmpfs", "-o", "size=16m,mode=0700", "restoreops-bench-escrow", str(escrow)])
     secret = WORK / "restic.secret"
     secret.write_text(os.urandom(24).hex() + "\n")
     secret.chmod(0o600)
     start = time.monotonic()
-    boot(PROD)
+    boot(PROD, ADDRESS["prod"])
     sh(
         [
             str(BIN / "ansible-playbook"),
             "-i",
-            str(inventory(PROD, "production")),
+            str(inventory(PROD, "production", ADDRESS["prod"])),
             str(HERE / "production.yml"),
             "-e",
             json.dumps({"bench_files_mib": FILES_MIB, "bench_pg_scale": PG_SCALE, "bench_wal_mib": WAL_MIB}),
         ],
         log=WORK / "logs" / "production.log",
     )
-    sh([str(LAB), "rm", PROD])  # the incident
+    remove(PROD)  # the incident
     expected = json.loads((WORK / "expected.json").read_text())
     base = sorted((WORK / "offsite" / "pg" / "base").glob("2*Z"))[-1]
     wal = [p for p in (WORK / "offsite" / "pg" / "wal").iterdir() if len(p.name) == 24]
@@ -194,11 +237,38 @@ def covered(phases: list[dict]) -> float:
     return total
 
 
-def restore_playbook(name: str, extra: list[str], pipelining: str = PIPELINING) -> tuple[float, dict]:
+def task_times(log: Path) -> list[dict]:
+    """Every task of a playbook run logged by the JSON callback: name, action, seconds, and whether it ran a module
+    on the replacement (not only on the controller, and not delegated to it)."""
+    controller_only = {
+        "set_fact", "debug", "assert", "fail", "include_tasks", "import_tasks", "include_role", "import_role", "meta",
+        "include_vars", "add_host", "group_by", "set_stats", "pause", "async_status_local",
+    }
+    text = log.read_text()
+    data = json.loads(text[text.index("{"):])
+    out = []
+    for play in data.get("plays", []):
+        for task in play.get("tasks", []):
+            info = task["task"]
+            start = info["duration"]["start"]
+            end = info["duration"].get("end") or start
+            seconds = (_dt.datetime.fromisoformat(end.replace("Z", "+00:00"))
+                       - _dt.datetime.fromisoformat(start.replace("Z", "+00:00"))).total_seconds()
+            for result in task.get("hosts", {}).values():
+                action = result.get("action", "").rsplit(".", 1)[-1]
+                delegated_to = (result.get("_ansible_delegated_vars") or {}).get("ansible_host")
+                delegated = delegated_to in ("localhost", "127.0.0.1")
+                remote = action not in controller_only and not delegated and not result.get("skipped")
+                out.append({"name": info["name"], "action": action, "seconds": seconds, "remote": remote})
+    return out
+
+
+def restore_playbook(name: str, extra: list[str], pipelining: str = PIPELINING,
+                     connection: str = "ssh") -> tuple[float, dict]:
     cmd = [
         str(BIN / "ansible-playbook"),
         "-i",
-        str(inventory(name, "replacement")),
+        str(inventory(name, "replacement", ADDRESS["new"], connection)),
         str(ROOT / "playbooks" / "restore_server.yml"),
         "-e",
         f"@{HERE / 'restore_vars.yml'}",
@@ -206,14 +276,37 @@ def restore_playbook(name: str, extra: list[str], pipelining: str = PIPELINING) 
         *(["-v"] if os.environ.get("BENCH_PROFILE") == "1" else []),
     ]
     start = time.monotonic()
-    sh(cmd, log=WORK / "logs" / f"{name}.log", env=dict(ENV, ANSIBLE_PIPELINING=pipelining))
+    log = WORK / "logs" / f"{name}.log"
+    sh(cmd, log=log, env=dict(ENV, ANSIBLE_PIPELINING=pipelining, ANSIBLE_STDOUT_CALLBACK="ansible.posix.json"))
     wall = time.monotonic() - start
     report = json.loads((WORK / "reports" / name / "report.json").read_text())
     if report["result"] != "PASS":
         raise SystemExit(f"FAILED: the playbook's report on {name} says {report['result']}")
     steps = {p["name"]: float(p["seconds"]) for p in report["phases"]}
     steps["outside phases"] = wall - covered(report["phases"])
+    remote = [t["seconds"] for t in task_times(log) if t["remote"]]
+    steps["remote tasks"] = len(remote)
+    steps["remote task median"] = statistics.median(remote) if remote else 0.0
+    steps["remote task total"] = sum(remote)
     return wall, steps
+
+
+def task_cost(name: str, connection: str) -> dict:
+    """Seconds per module run over CONNECTION on the replacement (task_cost.yml, BENCH_TASKS runs per module)."""
+    log = WORK / "logs" / f"{name}-cost-{connection}.log"
+    sh(
+        [
+            str(BIN / "ansible-playbook"),
+            "-i",
+            str(inventory(name, "replacement", ADDRESS["new"], connection)),
+            str(HERE / "task_cost.yml"),
+            "-e",
+            f"bench_task_count={TASKS}",
+        ],
+        log=log,
+        env=dict(ENV, ANSIBLE_STDOUT_CALLBACK="ansible.posix.json"),
+    )
+    return {t["action"]: t["seconds"] / TASKS for t in task_times(log)}
 
 
 VERIFY = r"""
@@ -227,7 +320,7 @@ printf '{"orders": %s, "accounts": %s, "history": %s, "balance": %s, "in_recover
   "$(cd / && find srv/app -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1)" \
   "$(find /srv/app \( ! -user app -o ! -group app \) | wc -l)" "$(id -u app)" \
   "$(systemctl is-active postgresql@15-main.service)" "$(systemctl is-active restoreops-demo-app.service)" \
-  "$(curl -fsS http://127.0.0.1:8080/health)"
+  "$(curl -fsS "http://$(getent hosts "$(hostname)" | awk '{ print $1; exit }'):8080/health")"
 """
 
 
@@ -254,7 +347,7 @@ def verify(name: str, expected: dict) -> str:
 
 def run_one(kind: str, index: int, expected: dict) -> dict:
     name = f"rbench-{kind}{index}"
-    boot(name)
+    boot(name, ADDRESS["new"])
     try:
         sh(
             [
@@ -277,13 +370,19 @@ def run_one(kind: str, index: int, expected: dict) -> dict:
             wall, steps = restore_script(name)
         else:
             extra = {"lean": LEAN, "serial": SERIAL}.get(kind, [])
-            wall, steps = restore_playbook(name, extra, pipelining="False" if kind == "nopipe" else PIPELINING)
+            wall, steps = restore_playbook(name, extra, pipelining="False" if kind == "nopipe" else PIPELINING,
+                                           connection="docker" if kind == "docker" else "ssh")
         after = load()
         proof = verify(name, expected)
+        # The cost of one module run on this same host, over each connection, in alternating order.
+        order = ("ssh", "docker") if index % 2 else ("docker", "ssh")
+        cost = {conn: task_cost(name, conn) for conn in order}
     finally:
-        sh([str(LAB), "rm", name])
+        remove(name)
     print(f"  {name:<18} {wall:8.1f} s   load {before:.1f} -> {after:.1f}   verified: {proof}", flush=True)
-    return {"kind": kind, "name": name, "wall": wall, "steps": steps, "load": (before, after)}
+    runs = [f"{conn} {action} {sec * 1000:.0f} ms" for conn in ("ssh", "docker") for action, sec in cost[conn].items()]
+    print(f"  {'':<18} per module run: {', '.join(runs)}", flush=True)
+    return {"kind": kind, "name": name, "wall": wall, "steps": steps, "load": (before, after), "cost": cost}
 
 
 def main() -> int:
@@ -292,7 +391,7 @@ def main() -> int:
         docker_info = subprocess.run(["docker", "info"], capture_output=True, check=False)
     if docker_info is None or docker_info.returncode != 0:
         raise SystemExit("no docker engine answers: run this through `tests/lab/lab with-lab python ...`")
-    sh([str(LAB), "images"])
+    sh([str(LAB), "images", f"host-{RELEASE}"])
     start_load = os.getloadavg()
     try:
         print(
@@ -312,7 +411,7 @@ def main() -> int:
         print(f"restores (order {','.join(ORDER)}; ANSIBLE_PIPELINING={PIPELINING}):", flush=True)
         runs = [run_one(kind, i, expected) for i, kind in enumerate(ORDER, 1)]
     finally:
-        subprocess.run([str(LAB), "rm", PROD], check=False)
+        remove(PROD)
         escrow = WORK / "escrow"
         if escrow.is_mount():
             subprocess.run(["umount", str(escrow)], check=False)
@@ -332,7 +431,8 @@ def main() -> int:
     print(f"{'restore':<48} {'median s':>9} {'runs':>24} {'vs script':>10}")
     for kind, label in (
         ("script", "hand-written script"),
-        ("playbook", "restore_server.yml, all phases"),
+        ("playbook", "restore_server.yml, all phases, over SSH"),
+        ("docker", "restore_server.yml, all phases, docker exec"),
         ("lean", "restore_server.yml, lean (see doc string)"),
         ("nopipe", "restore_server.yml, all phases, no pipelining"),
         ("serial", "restore_server.yml, all phases, files then PostgreSQL"),
@@ -343,7 +443,7 @@ def main() -> int:
         each = ", ".join(f"{r['wall']:.1f}" for r in runs if r["kind"] == kind)
         ratio = f"{m / script:.2f}x" if script else ""
         print(f"{label:<48} {m:9.1f} {each:>24} {ratio:>10}")
-    for kind in ("script", "playbook", "lean", "nopipe", "serial"):
+    for kind in ("script", "playbook", "docker", "lean", "nopipe", "serial"):
         names = next((r["steps"] for r in runs if r["kind"] == kind), None)
         if names:
             print(
@@ -355,6 +455,16 @@ def main() -> int:
         print(f"\nplaybook / script: {ratio:.2f}x (target <= 1.05x): {'met' if ratio <= 1.05 else 'NOT met'}")
     if script and median("lean"):
         print(f"lean playbook / script: {median('lean') / script:.2f}x")
+    if median("playbook") and median("docker"):
+        print(f"playbook over SSH / over docker exec: {median('playbook') / median('docker'):.2f}x")
+    # One module run, per connection, on the same hosts (task_cost.yml after every restore).
+    for action in ("command", "stat"):
+        per = {conn: [r["cost"][conn][action] for r in runs if action in r["cost"].get(conn, {})]
+               for conn in ("ssh", "docker")}
+        if per["ssh"] and per["docker"]:
+            ssh_ms, docker_ms = statistics.median(per["ssh"]) * 1000, statistics.median(per["docker"]) * 1000
+            print(f"one {action} module run (median of {len(per['ssh'])} hosts x {TASKS}): over SSH {ssh_ms:.0f} ms, "
+                  f"docker exec {docker_ms:.0f} ms ({ssh_ms / docker_ms:.2f}x)")
     return 0
 
 

@@ -10,9 +10,12 @@ PASSFILE=${1:?usage: restore-by-hand.sh PASSWORD_FILE}
 REPO=/offsite/restic
 BASE=/offsite/pg/base
 WAL=/offsite/pg/wal
-PGDATA=/var/lib/postgresql/15/main
-PGUNIT=postgresql@15-main.service
+PGVERSION=$(ls /usr/lib/postgresql | sort -V | tail -n 1)
+PGDATA=/var/lib/postgresql/$PGVERSION/main
+PGUNIT=postgresql@$PGVERSION-main.service
 APPUNIT=restoreops-demo-app.service
+# The application listens on this host's own address (lab hosts share the machine's network).
+ADDR=$(getent hosts "$(hostname)" | awk '{ print $1; exit }')
 
 t0=$(date +%s.%N)
 # wait_for WHAT INTERVAL CMD...: poll for at most 600 s; a restore that never gets there fails instead of hanging.
@@ -54,5 +57,5 @@ step pg-replay
 # 4. The application.
 systemctl link /srv/app/$APPUNIT >/dev/null
 systemctl enable --now "$APPUNIT" 2>/dev/null
-wait_for "the application" 0.2 curl -fsS -o /dev/null http://127.0.0.1:8080/health
+wait_for "the application" 0.2 curl -fsS -o /dev/null "http://$ADDR:8080/health"
 step services
