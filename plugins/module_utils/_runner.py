@@ -13,7 +13,7 @@ import json
 import os
 import re
 import shutil
-import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -160,25 +160,13 @@ class ToolRunner:
                      cwd: str | None = None, error: str | None = None) -> list[Result]:
         """Run several invocations at once (one process each) and wait for all; raise on the first failure.
 
-        ``run_command`` blocks, so this starts the processes itself, with the same rules: argv lists, no shell,
-        the runner's environment (secrets included) merged over the module's, output redacted.
+        Each runs through ``run`` (so ``module.run_command``: argv lists, no shell, the runner's environment, output
+        redacted) in a thread of its own: ``run_command`` blocks, and builds each child's environment and working
+        directory without touching the module's own.
         """
-        binary = self.resolve()
-        environ = dict(os.environ)
-        environ.update(self.env)
-        if env:
-            environ.update(env)
-        procs = []
-        for args in arg_lists:
-            cmd = [binary, *args]
-            procs.append((cmd, subprocess.Popen(cmd, cwd=cwd, env=environ, stdout=subprocess.PIPE,
-                                                stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)))
-        results = []
-        for cmd, proc in procs:
-            out, err = proc.communicate()
-            results.append(Result(cmd=cmd, rc=proc.returncode,
-                                  stdout=redact(out.decode("utf-8", "replace"), self.secrets),
-                                  stderr=redact(err.decode("utf-8", "replace"), self.secrets)))
+        with ThreadPoolExecutor(max_workers=max(1, len(arg_lists))) as pool:
+            futures = [pool.submit(self.run, list(args), env=env, cwd=cwd, check=False) for args in arg_lists]
+            results = [future.result() for future in futures]
         for result in results:
             if result.rc != 0:
                 raise self.failure(result, error)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
 
 import pytest
 
@@ -170,13 +171,26 @@ def test_mode_is_at_most(mode, max_mode, ok):
     assert _secrets.mode_is_at_most(mode, max_mode) is ok
 
 
+class ProcessModule(FakeModule):
+    """run_command as AnsibleModule does it for these tests: a real process, environ_update over os.environ, cwd."""
+
+    def run_command(self, cmd, **kwargs):
+        self.calls.append((cmd, kwargs))
+        env = dict(os.environ, **kwargs.get("environ_update", {}))
+        proc = subprocess.run(cmd, env=env, cwd=kwargs.get("cwd"), capture_output=True, text=True, check=False)
+        return proc.returncode, proc.stdout, proc.stderr
+
+
 def test_run_parallel_runs_all_and_redacts(tmp_path):
-    run = _runner.ToolRunner(FakeModule(), "/bin/sh", env={"TOKEN": "s3cret"}, secrets=["s3cret"])
+    run = _runner.ToolRunner(ProcessModule(), "/bin/sh", env={"TOKEN": "s3cret"}, secrets=["s3cret"])
     results = run.run_parallel([["-c", "echo one $TOKEN"], ["-c", "echo two"]], cwd=str(tmp_path))
     assert [r.stdout.strip() for r in results] == ["one ********", "two"]
+    # Both went through the module's run_command, with the working directory given.
+    assert sorted(cmd[2] for cmd, _kwargs in run.module.calls) == ["echo one $TOKEN", "echo two"]
+    assert all(kwargs["cwd"] == str(tmp_path) for _cmd, kwargs in run.module.calls)
 
 
 def test_run_parallel_raises_on_failure():
-    run = _runner.ToolRunner(FakeModule(), "/bin/sh")
+    run = _runner.ToolRunner(ProcessModule(), "/bin/sh")
     with pytest.raises(_errors.ToolError, match="boom"):
         run.run_parallel([["-c", "exit 0"], ["-c", "echo boom >&2; exit 3"]])
