@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The suites that need real tools and containers, run inside one lab session (see tests/run-all.sh).
+# The suites that need real tools and containers, with the lab up (see tests/run-all.sh; alone:
+# tests/lab/lab with-lab tests/run-lab-suites.sh).
 # Each part runs to its end even after a failure; its output is also kept in .lab/logs/<part>.log. The parts'
 # outcome, with the first error lines of a failed part, goes to $LAB_SUMMARY (when set) for the final summary: CI
 # often shows only the end of the output, and the failure must be readable there.
@@ -12,33 +13,13 @@ summary=${LAB_SUMMARY:-}
 [ -n "$summary" ] || { summary=$(mktemp); trap 'cat "$summary"; rm -f "$summary"' EXIT; }
 : > "$summary"
 rc=0
-# The lines that say why a part failed: the verdicts of the drill, Molecule and ansible-test first, then, for each
-# play whose recap counts a failure, its last failed task that was not ignored (the failure that ended the play).
-# Molecule colours Ansible's output, frames each line with "│" and wraps long ones: colours and frame are removed
-# first, so one reading serves both.
-first_errors() { # LOG
-  sed -e 's/\x1b\[[0-9;]*m//g' -e 's/^ *│ \{0,1\}//' "$1" \
-    | awk '/^DRILL FAILED|^=== molecule .* FAILED|^FATAL/ { print; next }
-           /^TASK \[/ { task = $0; next }
-           /^(fatal|failed): / { last = task " " $0; next }
-           /^\.\.\.ignoring/ { last = ""; next }
-           /^PLAY RECAP/ { recap = 1; next }
-           recap && /failed=[1-9]/ { if (last != "") tasks = tasks last "\n"; last = ""; recap = 0; next }
-           recap && /^$/ { last = ""; recap = 0 }
-           END { printf "%s", tasks }'
-}
-part() { # NAME CMD...
-  local name=$1; shift
-  local start=$SECONDS
-  if "$@" 2>&1 | tee "$logs/$name.log"; then
-    echo "$name passed ($((SECONDS - start)) s)" >> "$summary"
-  else
-    rc=1
-    echo "$name FAILED ($((SECONDS - start)) s); first errors (all in $logs/$name.log):" >> "$summary"
-    first_errors "$logs/$name.log" | cut -c1-400 | head -n 8 | sed 's/^/    /' >> "$summary"
-  fi
-}
+# shellcheck source=tests/parts.sh
+source tests/parts.sh
+# The images these parts use (cached ones cost a label lookup): Molecule's, and the drill's Debian 12 hosts.
+part images tests/lab/lab images bookworm host-bookworm
 part integration make --no-print-directory integration
 part molecule make --no-print-directory molecule
-if [ -x tests/lab/drill.sh ]; then part drill tests/lab/drill.sh --small; fi
+# The small drill with its faults on Debian 12, from this machine (ansible-core 2.19); tests/controller-2.21.sh runs
+# the other release (Debian 13) from the ansible-core 2.21 controller.
+part drill-debian12 tests/lab/drill.sh --small --os debian12 --controller host --slot 1
 exit $rc

@@ -5,7 +5,7 @@
 set -euo pipefail
 cache="${HOME}/.ansible/test/cache"
 mkdir -p "$cache"
-for name in get_pip_24_2.py get_pip_24_0.py get_pip_23_1_2.py; do
+for name in get_pip_25_2.py get_pip_25_1.py get_pip_25_0.py get_pip_24_2.py get_pip_24_0.py get_pip_23_1_2.py; do
   cat > "$cache/$name" <<'PY'
 """Offline stand-in for get-pip.py (restoreops.dr tests/sanity-bootstrap.sh)."""
 import subprocess
