@@ -12,12 +12,6 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-logs=.lab/logs
-mkdir -p "$logs"
-summary=${LAB_SUMMARY:-}
-[ -n "$summary" ] || { summary=$(mktemp); trap 'cat "$summary"; rm -f "$summary"' EXIT; }
-: > "$summary"
-rc=0
 # shellcheck source=tests/parts.sh
 source tests/parts.sh
 

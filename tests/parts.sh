@@ -2,6 +2,17 @@
 # Shared by tests/run-lab-suites.sh and tests/controller-2.21.sh: run a part of `make test` to its end, keep its output
 # in $logs/<name>.log, and write its outcome (with the first error lines of a failed part) to $summary. CI often
 # shows only the end of the output, and the failure must be readable there. Sets rc=1 when a part fails.
+# Sourcing it sets up logs, summary and rc: the summary goes to $LAB_SUMMARY when run-all.sh gives one (it prints it
+# in its own summary); run alone, the script prints it at its end.
+logs=.lab/logs
+mkdir -p "$logs"
+summary=${LAB_SUMMARY:-}
+if [ -z "$summary" ]; then
+  summary=$(mktemp)
+  trap 'cat "$summary"; rm -f "$summary"' EXIT
+fi
+: > "$summary"
+rc=0
 
 # The lines that say why a part failed: the verdicts of the drill, Molecule and ansible-test first, then, for each
 # play whose recap counts a failure, its last failed task that was not ignored (the failure that ended the play).

@@ -6,13 +6,6 @@
 # often shows only the end of the output, and the failure must be readable there.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-logs=.lab/logs
-mkdir -p "$logs"
-# Run alone, this script prints the outcome itself; run-all.sh passes LAB_SUMMARY and prints it in its summary.
-summary=${LAB_SUMMARY:-}
-[ -n "$summary" ] || { summary=$(mktemp); trap 'cat "$summary"; rm -f "$summary"' EXIT; }
-: > "$summary"
-rc=0
 # shellcheck source=tests/parts.sh
 source tests/parts.sh
 # The images these parts use (cached ones cost a label lookup): Molecule's, and the drill's Debian 12 hosts.
