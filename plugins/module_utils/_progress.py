@@ -234,6 +234,11 @@ class ProgressReporter:
         except Exception:  # noqa: S110 - progress is best effort; the job's own outcome decides
             pass
 
+    def stage(self, label: str, total: Optional[float], measure: Callable[[], float], unit: str = "bytes") -> None:
+        """Report a new stage of the same job from now on (for example unpacking, then replaying)."""
+        self.label, self.total, self.measure, self.unit = label, total, measure, unit
+        self._write("running")
+
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):
             self._write("running")
