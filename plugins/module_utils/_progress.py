@@ -224,12 +224,17 @@ class ProgressReporter:
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
         self.done = 0.0
+        self._final: Optional[float] = None
+
+    def complete(self, done: float) -> None:
+        """The amount the job really did, reported when it finishes (short jobs end between two samples)."""
+        self._final = float(done)
 
     def _write(self, state: str) -> None:
         if not self.path:
             return
         try:
-            self.done = float(self.measure())
+            self.done = self._final if state == "finished" and self._final is not None else float(self.measure())
             write_progress(self.path, self.label, self.done, self.total, self.unit, state)
         except Exception:  # noqa: S110 - progress is best effort; the job's own outcome decides
             pass

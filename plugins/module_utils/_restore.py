@@ -34,6 +34,7 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from ansible_collections.restoreops.dr.plugins.module_utils._borg import check_version, drop_inherited_passphrases
 from ansible_collections.restoreops.dr.plugins.module_utils._errors import InputError, RestoreOpsError
+from ansible_collections.restoreops.dr.plugins.module_utils._progress import ChildWrites, ProgressReporter
 from ansible_collections.restoreops.dr.plugins.module_utils._restic import tool_runner
 from ansible_collections.restoreops.dr.plugins.module_utils._runner import (
     ToolRunner,
@@ -507,7 +508,7 @@ def _rsync_into(module: Any, src: str, dest: str) -> bool:
 
 
 def _check_params(params: dict[str, Any]) -> None:
-    for key in ("staging_dir", "manifest_path"):
+    for key in ("staging_dir", "manifest_path", "progress_file"):
         value = params.get(key)
         if value and not os.path.isabs(value):
             raise InputError(f"{key} must be an absolute path, got {value!r}.")
@@ -593,9 +594,15 @@ def _restore(module: Any, params: dict[str, Any], backend: Backend, snapshot: Sn
     if workers <= 0:
         workers = os.cpu_count() or 1
     start = time.monotonic()
-    info = backend.restore(snapshot, staging, includes, workers if tool == "borg" else 1)
-    restore_seconds = time.monotonic() - start
-    files, size = tree_stats(staging)
+    progress_file = params.get("progress_file")
+    total = None
+    if progress_file:
+        total = params.get("expected_bytes") or result.get("size_estimate") or backend.size(snapshot)
+    with ProgressReporter(progress_file, "restore data", total, ChildWrites()) as progress:
+        info = backend.restore(snapshot, staging, includes, workers if tool == "borg" else 1)
+        restore_seconds = time.monotonic() - start
+        files, size = tree_stats(staging)
+        progress.complete(size)
 
     verify: dict[str, Any] = {"checked": 0, "missing": [], "mismatched": [], "ok": None, "manifest": None}
     if params.get("manifest_path"):

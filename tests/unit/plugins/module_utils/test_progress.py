@@ -124,3 +124,11 @@ def test_reporter_without_a_path_does_nothing(tmp_path):
     with p.ProgressReporter(None, "restore data", 100, lambda: 1):
         pass
     assert os.listdir(tmp_path) == []
+
+
+def test_reporter_reports_the_real_amount_at_the_end(tmp_path):
+    path = str(tmp_path / "p.json")
+    with p.ProgressReporter(path, "restore data", 100, lambda: 0, interval=60) as progress:
+        progress.complete(97)
+    doc = p.read_progress(Path(path).read_text())
+    assert doc["state"] == "finished" and doc["done"] == 97.0
