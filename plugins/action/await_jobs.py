@@ -1,16 +1,20 @@
 # Copyright: restoreops.dr contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Wait for background jobs on a host and print their progress (the controller side of restoreops.dr.await_jobs)."""
+"""Wait for background jobs on a host and print their progress (the controller side of restoreops.dr.await_jobs).
+
+Each round runs the module of the same name on the host once: it watches the jobs' result files for up to
+``interval`` seconds and returns as soon as one ends, with every job's progress. The controller prints a line per
+running job, and collects a finished job's result with ``async_status`` (which also removes its file).
+"""
 
 from __future__ import annotations
 
-import base64
 import time
 
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
-from ansible_collections.restoreops.dr.plugins.module_utils._progress import Estimator, progress_line, read_progress
+from ansible_collections.restoreops.dr.plugins.module_utils._progress import Estimator, progress_line
 
 display = Display()
 
@@ -43,15 +47,6 @@ class ActionModule(ActionBase):
         return self._execute_module(module_name="ansible.legacy.async_status", task_vars=task_vars,
                                     module_args={"jid": jid, "mode": mode, "_async_dir": self._async_dir()})
 
-    def _progress(self, path: str, task_vars: dict) -> dict | None:
-        res = self._execute_module(module_name="ansible.legacy.slurp", module_args={"src": path}, task_vars=task_vars)
-        if res.get("failed") or "content" not in res:
-            return None
-        try:
-            return read_progress(base64.b64decode(res["content"]).decode("utf-8", "replace"))
-        except ValueError:
-            return None
-
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         task_vars = task_vars or {}
@@ -65,37 +60,41 @@ class ActionModule(ActionBase):
         pending = {j["jid"]: j for j in jobs}
         records: dict[str, dict] = {}
         last_lines: dict[str, str] = {}
+        async_dir = self._async_dir()
 
         while pending:
-            tick = time.monotonic()
-            for jid, job in list(pending.items()):
+            wait = max(0.0, min(interval, deadline - time.monotonic()))
+            watched = self._execute_module(
+                module_name="restoreops.dr.await_jobs", task_vars=task_vars,
+                module_args={"jobs": list(pending.values()), "interval": round(wait), "async_dir": async_dir})
+            if watched.get("failed"):
+                result.update(failed=True, msg=f"Could not watch the jobs on {host}: {watched.get('msg')}")
+                return result
+            for jid in watched.get("finished", []) + watched.get("missing", []):
+                job = pending.pop(jid)
                 status = self._status(jid, task_vars)
-                if status.get("finished") or status.get("failed"):
-                    own = {k: v for k, v in status.items() if k not in _ASYNC_KEYS}
-                    records[jid] = {"label": job["label"], "jid": jid, "failed": bool(own.get("failed")),
-                                    "msg": own.get("msg", ""), "result": own}
-                    if args["cleanup"]:
-                        self._status(jid, task_vars, mode="cleanup")
-                    del pending[jid]
+                own = {k: v for k, v in status.items() if k not in _ASYNC_KEYS}
+                records[jid] = {"label": job["label"], "jid": jid, "failed": bool(own.get("failed")),
+                                "msg": own.get("msg", ""), "result": own}
+                if args["cleanup"] and jid not in watched.get("missing", []):
+                    self._status(jid, task_vars, mode="cleanup")
+            for jid, job in pending.items():
+                doc = (watched.get("progress") or {}).get(jid)
+                if not doc:
                     continue
-                if job.get("progress_file"):
-                    doc = self._progress(job["progress_file"], task_vars)
-                    if doc is not None:
-                        est = estimators[jid]
-                        est.update(float(doc.get("updated") or time.time()), doc["done"])
-                        line = progress_line(doc.get("label") or job["label"], doc["done"], doc["total"],
-                                             doc.get("unit") or "bytes", est.rate, est.eta(doc["done"], doc["total"]))
-                        last_lines[job["label"]] = line
-                        display.display(f"{line} ({host})" if host else line)
-            if not pending:
-                break
-            if time.monotonic() >= deadline:
+                est = estimators[jid]
+                est.update(float(doc.get("updated") or time.time()), float(doc["done"]))
+                total = doc.get("total")
+                line = progress_line(doc.get("label") or job["label"], float(doc["done"]), total,
+                                     doc.get("unit") or "bytes", est.rate, est.eta(float(doc["done"]), total))
+                last_lines[job["label"]] = line
+                display.display(f"{line} ({host})" if host else line)
+            if pending and time.monotonic() >= deadline:
                 for jid, job in pending.items():
                     records[jid] = {"label": job["label"], "jid": jid, "failed": True, "result": {},
                                     "msg": f"did not finish within {args['timeout']} s; the job keeps "
                                            f"running on {host or 'the host'} (async job {jid})."}
                 break
-            time.sleep(max(0.0, interval - (time.monotonic() - tick)))
 
         ordered = [records[j["jid"]] for j in jobs if j["jid"] in records]
         failed = [r for r in ordered if r["failed"]]

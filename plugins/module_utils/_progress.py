@@ -260,3 +260,54 @@ class ProgressReporter:
         if self._thread is not None:
             self._thread.join(timeout=5)
         self._write("failed" if exc_type else "finished")
+
+
+# --- watching background jobs on the host (the module side of await_jobs) ---------------------------------------
+
+
+def job_finished(results_file: str) -> Optional[bool]:
+    """Whether an async job's results file says it ended (None: no such job).
+
+    Ansible's async wrapper writes ``{"started": 1, "finished": 0, ...}`` while the job runs and the job's own result
+    when it ends; a file being rewritten (not JSON yet) counts as running.
+    """
+    try:
+        with open(results_file, encoding="utf-8") as handle:
+            text = handle.read()
+    except FileNotFoundError:
+        return None
+    except OSError:
+        return False
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return False
+    return not (isinstance(data, dict) and data.get("started") == 1 and data.get("finished") == 0)
+
+
+def read_progress_file(path: Optional[str]) -> Optional[Dict[str, Any]]:
+    if not path:
+        return None
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return read_progress(handle.read())
+    except OSError:
+        return None
+
+
+def watch_jobs(jobs: List[Dict[str, Any]], async_dir: str, wait: float, *, tick: float = 0.25,
+               clock: Callable[[], float] = time.monotonic,
+               sleep: Callable[[float], None] = time.sleep) -> Dict[str, Any]:
+    """Wait up to ``wait`` seconds, returning as soon as one of ``jobs`` ends; then each one's state and progress."""
+    deadline = clock() + max(0.0, wait)
+    while True:
+        states = {job["jid"]: job_finished(os.path.join(async_dir, job["jid"])) for job in jobs}
+        if any(state is not False for state in states.values()) or clock() >= deadline:
+            break
+        sleep(tick)
+    return {
+        "finished": [jid for jid, state in states.items() if state],
+        "missing": [jid for jid, state in states.items() if state is None],
+        "running": [jid for jid, state in states.items() if state is False],
+        "progress": {job["jid"]: read_progress_file(job.get("progress_file")) for job in jobs},
+    }

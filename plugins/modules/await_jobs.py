@@ -18,7 +18,9 @@ description:
   - The progress file is written by the collection's long-running modules
     (for example C(restoreops.dr.backup_restore) with its C(progress_file) option). A job without one is waited for
     silently.
-  - This is an action plugin. The waiting happens on the controller; each poll is one short module run on the host.
+  - This is an action plugin with a module of the same name. Each round runs the module on the host once; it
+    watches the jobs' result files for up to O(interval) seconds and returns as soon as one of them ends (so a job
+    is collected within a fraction of a second of its end, not at the next round), with every job's progress.
 author:
   - restoreops.dr contributors (@restoreops)
 extends_documentation_fragment:
@@ -64,6 +66,12 @@ options:
     description: Remove each finished job's result file from the host's async directory.
     type: bool
     default: true
+  async_dir:
+    description:
+      - Where the host keeps the results of async jobs. The action sets it from the connection's shell
+        (C(async_dir), by default C(~/.ansible_async)); set it only when running the module without the action.
+    type: path
+    default: ~/.ansible_async
 notes:
   - The progress lines go through Ansible's display, so C(ansible-runner) (and AWX) record them as job events.
 """
@@ -122,3 +130,32 @@ progress:
   returned: always
   type: dict
 """
+
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+
+from ansible_collections.restoreops.dr.plugins.module_utils._progress import watch_jobs  # noqa: E402
+
+
+def main() -> None:
+    """The host side: watch the jobs for up to ``interval`` seconds (the action calls this once per round)."""
+    module = AnsibleModule(
+        argument_spec=dict(
+            jobs=dict(type="list", elements="dict", required=True, options=dict(
+                jid=dict(type="str"),
+                label=dict(type="str", required=True),
+                progress_file=dict(type="path"),
+            )),
+            interval=dict(type="int", default=10),
+            timeout=dict(type="int", default=86400),
+            cleanup=dict(type="bool", default=True),
+            async_dir=dict(type="path", default="~/.ansible_async"),
+        ),
+        supports_check_mode=True,
+    )
+    jobs = [job for job in module.params["jobs"] if job.get("jid")]
+    watched = watch_jobs(jobs, module.params["async_dir"], float(max(0, min(module.params["interval"], 60))))
+    module.exit_json(changed=False, **watched)
+
+
+if __name__ == "__main__":
+    main()

@@ -5,7 +5,7 @@ set -eu -o pipefail
 WORKDIR="$(mktemp -d /tmp/restoreops-await-jobs.XXXXXX)"
 trap 'rm -rf "${WORKDIR}"' EXIT
 ansible-playbook -i "${INVENTORY_PATH}" runme.yml -e "workdir=${WORKDIR}" "$@" | tee "${WORKDIR}/out.log"
-# At least three lines for the writer while it ran (one every 2 s over about 7 s), with percent, amounts and rate.
+# At least three lines for the writer while it ran (one every 2 s over about 10 s), with percent, amounts and rate.
 count=$(grep -cE '^copy data [0-9]+% [0-9.]+ (B|KiB|MiB) / 12\.0 MiB( [0-9.]+ (B|KiB|MiB)/s)?( ETA [0-9hms]+)? \(testhost\)$' \
   "${WORKDIR}/out.log" || true)
 if [ "${count}" -lt 3 ]; then

@@ -132,3 +132,54 @@ def test_reporter_reports_the_real_amount_at_the_end(tmp_path):
         progress.complete(97)
     doc = p.read_progress(Path(path).read_text())
     assert doc["state"] == "finished" and doc["done"] == 97.0
+
+
+def test_job_finished_reads_the_async_wrapper_file(tmp_path):
+    path = tmp_path / "123.456"
+    assert p.job_finished(str(path)) is None
+    path.write_text('{"started": 1, "finished": 0, "ansible_job_id": "123.456"}')
+    assert p.job_finished(str(path)) is False
+    path.write_text('{"started": 1, "fin')  # being rewritten
+    assert p.job_finished(str(path)) is False
+    path.write_text('{"changed": true, "rc": 0}')
+    assert p.job_finished(str(path)) is True
+
+
+class Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.now += seconds
+
+
+def test_watch_returns_as_soon_as_a_job_ends(tmp_path):
+    running = tmp_path / "1.1"
+    running.write_text('{"started": 1, "finished": 0}')
+    done = tmp_path / "2.2"
+    done.write_text('{"started": 1, "finished": 0}')
+    p.write_progress(str(tmp_path / "p.json"), "restore data", 5, 10)
+    clock = Clock()
+
+    def sleep(seconds):
+        clock.sleep(seconds)
+        if clock.now >= 1.0:
+            done.write_text('{"rc": 0}')
+
+    out = p.watch_jobs([{"jid": "1.1", "progress_file": str(tmp_path / "p.json")}, {"jid": "2.2"}],
+                       str(tmp_path), 10, clock=clock, sleep=sleep)
+    assert out["finished"] == ["2.2"] and out["running"] == ["1.1"] and out["missing"] == []
+    assert 1.0 <= clock.now < 1.5
+    assert out["progress"]["1.1"]["done"] == 5.0 and out["progress"]["2.2"] is None
+
+
+def test_watch_waits_the_whole_interval_when_nothing_ends_and_reports_missing_jobs(tmp_path):
+    (tmp_path / "1.1").write_text('{"started": 1, "finished": 0}')
+    clock = Clock()
+    out = p.watch_jobs([{"jid": "1.1"}], str(tmp_path), 3, clock=clock, sleep=clock.sleep)
+    assert out["running"] == ["1.1"] and clock.now >= 3
+    out = p.watch_jobs([{"jid": "9.9"}], str(tmp_path), 3, clock=clock, sleep=clock.sleep)
+    assert out["missing"] == ["9.9"]
