@@ -32,6 +32,8 @@ import json
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
+from ansible_collections.restoreops.dr.plugins.module_utils._time import parse_time_or_none
+
 RULES: dict[str, str] = {
     "borg_append_only": "borg repositories are append-only",
     "key_escrow": "repository keys are exported and the escrow check passes",
@@ -61,24 +63,9 @@ def _failed(result: Any) -> str | None:
 
 
 def parse_time(text: str | None) -> float | None:
-    """Seconds since the epoch of an ISO 8601 time (restic's nanoseconds and borg's naive local times too)."""
-    if not text:
-        return None
-    value = str(text).strip().replace("Z", "+00:00")
-    main, frac, offset = value, "", ""
-    if "." in value:
-        main, rest = value.split(".", 1)
-        digits = ""
-        for index, char in enumerate(rest):
-            if not char.isdigit():
-                offset = rest[index:]
-                break
-            digits += char
-        frac = "." + (digits + "000000")[:6]
-    try:
-        return dt.datetime.fromisoformat(main + frac + offset).timestamp()
-    except ValueError:
-        return None
+    """Seconds since the epoch of a tool's time (see :mod:`._time` for borg's zone-less times), or None."""
+    value = parse_time_or_none(text)
+    return None if value is None else value.timestamp()
 
 
 def _age_hours(stamp: float | None, now: float) -> float | None:

@@ -291,7 +291,7 @@ actions:
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
-from ansible_collections.restoreops.dr.plugins.module_utils._borg import ENCRYPTION_MODES, main  # noqa: E402
+from ansible_collections.restoreops.dr.plugins.module_utils._borg.repo import ENCRYPTION_MODES, main  # noqa: E402
 from ansible_collections.restoreops.dr.plugins.module_utils._errors import run_module  # noqa: E402
 
 

@@ -278,7 +278,7 @@ restic_version:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.restoreops.dr.plugins.module_utils._errors import run_module
-from ansible_collections.restoreops.dr.plugins.module_utils._restic import main as retention_main
+from ansible_collections.restoreops.dr.plugins.module_utils._restic.retention import main as retention_main
 
 
 def build_module() -> AnsibleModule:

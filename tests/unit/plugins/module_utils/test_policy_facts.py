@@ -8,6 +8,7 @@ import json
 import os
 
 import pytest
+from conftest import FakeModule as _FakeModule
 
 from ansible_collections.restoreops.dr.plugins.module_utils import _audit as audit
 from ansible_collections.restoreops.dr.plugins.module_utils import _policy_facts as pf
@@ -17,29 +18,17 @@ from ansible_collections.restoreops.dr.plugins.module_utils._runner import ToolR
 NOW_ISO = "2026-11-23T10:00:00Z"
 
 
-class FakeModule:
+BASE = {
+    "borg_repositories": [], "restic_repositories": [], "key_escrow_items": [], "postgres": None,
+    "secret_files": [], "systemd_dir": "/etc/systemd/system", "secret_scan_paths": [],
+    "secret_scan_recurse": False, "rsnapshot_configs": [], "rsnapshot_max_age_hours": 25.0,
+    "borg_binary": "borg", "restic_binary": "restic", "rsnapshot_binary": "rsnapshot", "workers": 1,
+}
+
+
+def FakeModule(answers=None, check_mode=False, **params):  # the conftest class, with these options
     """Options as the argument spec leaves them; run_command answers from a queue and records each call."""
-
-    def __init__(self, answers=None, check_mode=False, **params):
-        base = {
-            "borg_repositories": [], "restic_repositories": [], "key_escrow_items": [], "postgres": None,
-            "secret_files": [], "systemd_dir": "/etc/systemd/system", "secret_scan_paths": [],
-            "secret_scan_recurse": False, "rsnapshot_configs": [], "rsnapshot_max_age_hours": 25.0,
-            "borg_binary": "borg", "restic_binary": "restic", "rsnapshot_binary": "rsnapshot", "workers": 1,
-        }
-        base.update(params)
-        self.params = base
-        self.check_mode = check_mode
-        self.answers = list(answers or [])
-        self.calls = []
-        self.warnings = []
-
-    def run_command(self, cmd, **kwargs):
-        self.calls.append({"cmd": list(cmd), **kwargs})
-        return self.answers.pop(0) if self.answers else (0, "", "")
-
-    def warn(self, msg):
-        self.warnings.append(msg)
+    return _FakeModule({**BASE, **params}, answers=answers, check_mode=check_mode)
 
 
 def borg_entry(**kw):

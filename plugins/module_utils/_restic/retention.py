@@ -1,27 +1,23 @@
 # Copyright: restoreops.dr contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""A typed view of the restic CLI for retention: policy, forget/prune plans, locks, repository size.
+"""Retention: the ``restoreops.dr.restic_forget_prune`` module (policy, forget/prune plan, locks, sizes).
 
 Every decision (which snapshots go, which lock is stale, what a failure means) is a pure function over restic's
-JSON output so that it can be unit-tested without restic. :func:`main` is the body of the
-``restoreops.dr.restic_forget_prune`` module.
+JSON output so that it can be unit-tested without restic.
 
-Cost model: every restic command that opens the repository derives the master key with scrypt (about 0.5 s of CPU
-on a small machine, whatever the repository's size), so the apply path opens the repository once in the common
-case: ``forget --json --prune``. Locks are only inspected when that call fails (or, in check mode, before the dry
-run), and for a local repository both its size and whether it holds any lock at all are read from the file system
-instead of another restic call.
+Cost model: every restic command that opens the repository derives the master key with scrypt, so the apply path
+opens the repository once in the common case: ``forget --json --prune``. Locks are only inspected when that call
+fails (or, in check mode, before the dry run), and for a local repository both its size and whether it holds any
+lock at all are read from the file system instead of another restic call.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-import os
 import re
 import socket
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
-from urllib.parse import urlsplit
 
 from ansible_collections.restoreops.dr.plugins.module_utils._errors import (
     InputError,
@@ -29,27 +25,29 @@ from ansible_collections.restoreops.dr.plugins.module_utils._errors import (
     RestoreOpsError,
     ToolError,
 )
-from ansible_collections.restoreops.dr.plugins.module_utils._runner import (
-    ToolRunner,
-    parse_json,
-    parse_version,
-    version_string,
+from ansible_collections.restoreops.dr.plugins.module_utils._restic import locks as _locks
+from ansible_collections.restoreops.dr.plugins.module_utils._restic.cli import (
+    Restic,
+    classify_failure,
+    explain,
+    password_source,
+    tool_runner,
 )
-from ansible_collections.restoreops.dr.plugins.module_utils._secrets import SecretSource
+from ansible_collections.restoreops.dr.plugins.module_utils._restic.repo_files import (
+    directory_size,
+    has_lock_files,
+    local_repository_path,
+)
+from ansible_collections.restoreops.dr.plugins.module_utils._runner import parse_json, pid_alive, version_string
+from ansible_collections.restoreops.dr.plugins.module_utils._time import utcnow
 
-UTC = _dt.timezone.utc  # datetime.UTC needs Python 3.11; targets may run 3.9
-MIN_VERSION = (0, 14, 0)
 KEEP_COUNTS = ("keep_last", "keep_hourly", "keep_daily", "keep_weekly", "keep_monthly", "keep_yearly")
 GROUP_FIELDS = frozenset(("host", "paths", "tags"))
-# restic's own rule (internal/restic/lock.go): a lock older than this is stale whoever holds it.
-STALE_AFTER = _dt.timedelta(minutes=30)
 APPEND_ONLY_MSG = ("this repository is append-only; run retention from the maintenance host with full "
                    "credentials")
 
 _DURATION_RE = re.compile(r"^(?:\d+[ymdh])+$")
 _SUBSET_RE = re.compile(r"^(?:\d+/\d+|\d+(?:\.\d+)?%|\d+[kKmMgGtT]?)$")
-_SCHEME_RE = re.compile(r"^([a-z][a-z0-9]*):")
-_REMOTE_SCHEMES = frozenset(("rest", "s3", "sftp", "b2", "azure", "gs", "swift", "rclone"))
 
 
 class AppendOnlyError(RestoreOpsError):
@@ -153,77 +151,6 @@ def check_args(check_after: str | None) -> list[str] | None:
         f"check_after must be none, structure or a read_data_subset value such as 5%, 1/10 or 500M; got {value!r}.")
 
 
-# --- environment and secrets -----------------------------------------------------------------------------------
-
-
-def restic_env(repository: str, password: SecretSource, env: Mapping[str, Any] | None,
-               cache_dir: str | None) -> dict[str, str]:
-    """The environment restic runs with: backend credentials, repository, password source, cache.
-
-    The repository goes through ``RESTIC_REPOSITORY`` because REST URLs may carry ``user:password@``; the unused
-    password variables are set empty so a value inherited from the caller's environment cannot win.
-    """
-    environ = {str(k): str(v) for k, v in (env or {}).items()}
-    environ["RESTIC_REPOSITORY"] = repository
-    environ["RESTIC_PASSWORD"] = password.value if password.value is not None else ""
-    environ["RESTIC_PASSWORD_FILE"] = password.file if password.file is not None else ""
-    environ["RESTIC_PASSWORD_COMMAND"] = password.command if password.command is not None else ""
-    if cache_dir:
-        environ["RESTIC_CACHE_DIR"] = cache_dir
-    return environ
-
-
-def secrets_of(repository: str, password: SecretSource, env: Mapping[str, Any] | None) -> list[str]:
-    """Values to scrub from anything we return: the password, every ``env`` value, a URL's password."""
-    values = list(password.known_values())
-    values += [str(v) for v in (env or {}).values() if v is not None and len(str(v)) >= 4]
-    url = repository.split(":", 1)[1] if repository.startswith("rest:") else repository
-    try:
-        userinfo_password = urlsplit(url).password
-    except ValueError:
-        userinfo_password = None
-    if userinfo_password:
-        values.append(userinfo_password)
-    return values
-
-
-def local_repository_path(repository: str) -> str | None:
-    """The directory of a local repository (``/path`` or ``local:/path``), None for a remote backend."""
-    if repository.startswith("local:"):
-        return repository[len("local:"):]
-    match = _SCHEME_RE.match(repository)
-    if match and match.group(1) in _REMOTE_SCHEMES:
-        return None
-    if match and not repository.startswith("/"):
-        return None  # an unknown scheme: do not guess
-    return repository
-
-
-def has_lock_files(path: str) -> bool | None:
-    """Whether a local repository's ``locks/`` directory holds anything; None when it cannot be read.
-
-    restic keeps one file per lock there, so an empty directory means no lock without asking restic (which would
-    derive the key, about 0.5 s of CPU, just to list nothing).
-    """
-    try:
-        with os.scandir(os.path.join(path, "locks")) as entries:
-            return next(iter(entries), None) is not None
-    except OSError:
-        return None
-
-
-def directory_size(path: str) -> int:
-    """Bytes held by the regular files under ``path`` (what a local repository occupies)."""
-    total = 0
-    for root, _dirs, files in os.walk(path):
-        for name in files:
-            try:
-                total += os.lstat(os.path.join(root, name)).st_size
-            except OSError:
-                continue
-    return total
-
-
 # --- parsing ---------------------------------------------------------------------------------------------------
 
 
@@ -282,159 +209,6 @@ def parse_forget(data: Any) -> ForgetPlan:
     return plan
 
 
-def parse_time(text: str) -> _dt.datetime:
-    """restic's RFC 3339 time with nanoseconds (``2026-01-01T10:00:00.123456789Z``), timezone-aware."""
-    match = re.match(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$", text.strip())
-    if not match:
-        raise ToolError(f"Could not read the time {text!r} in restic's output.")
-    base, frac, zone = match.groups()
-    micro = (frac or "0")[:6].ljust(6, "0")
-    zone = "+00:00" if zone == "Z" else zone
-    return _dt.datetime.fromisoformat(f"{base}.{micro}{zone}")
-
-
-@dataclass(frozen=True)
-class Lock:
-    id: str
-    time: str
-    hostname: str
-    pid: int
-    exclusive: bool
-    username: str = ""
-
-    @classmethod
-    def from_json(cls, lock_id: str, data: Mapping[str, Any]) -> Lock:
-        return cls(id=lock_id, time=str(data.get("time", "")), hostname=str(data.get("hostname", "")),
-                   pid=int(data.get("pid") or 0), exclusive=bool(data.get("exclusive")),
-                   username=str(data.get("username", "")))
-
-
-def utcnow() -> _dt.datetime:
-    return _dt.datetime.now(UTC)
-
-
-def pid_alive(pid: int) -> bool:
-    """restic's test: signal 0 succeeds (any error, EPERM included, counts as gone)."""
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except OSError:
-        return False
-    return True
-
-
-def lock_is_stale(lock: Lock, now: _dt.datetime, hostname: str, alive: Callable[[int], bool]) -> bool:
-    """restic's definition, which ``restic unlock`` (without ``--remove-all``) applies.
-
-    Older than 30 minutes (live holders refresh their locks every 5 minutes), or held on this host by a process
-    that no longer exists. A recent lock from another host can never be proven stale from here.
-    """
-    if now - parse_time(lock.time) > STALE_AFTER:
-        return True
-    if lock.hostname != hostname:
-        return False
-    return not alive(lock.pid)
-
-
-def lock_view(lock: Lock, stale: bool, removed: bool = False) -> dict[str, Any]:
-    return {"id": lock.id, "time": lock.time, "hostname": lock.hostname, "pid": lock.pid,
-            "exclusive": lock.exclusive, "stale": stale, "removed": removed}
-
-
-# The one place that reads restic's stderr. restic 0.14 exits with 1 for every fatal error and prints no JSON
-# error object, so a wrong password, a missing repository and a backend's refusal to delete cannot be told apart
-# by return code; restic 0.17 and later give 10 (no repository), 11 (lock failed) and 12 (wrong password), which
-# are preferred when present. Locks are never decided here: they are read back as JSON (restic cat lock).
-FAILURE_CODES = {10: "no_repository", 11: "locked", 12: "wrong_password"}
-_FAILURE_MARKERS = (
-    ("wrong_password", re.compile(r"wrong password or no key found", re.I)),
-    ("no_repository", re.compile(r"(Is there a repository at the following location\?|"
-                                 r"unable to open config file|repository does not exist)", re.I)),
-    ("forbidden", re.compile(r"(\b403\b[^\n]*Forbidden|Forbidden[^\n]*\(403\)|AccessDenied|Access Denied)",
-                             re.I)),
-)
-
-
-def classify_failure(rc: int, stderr: str) -> str:
-    """One of ``wrong_password``, ``no_repository``, ``locked``, ``forbidden`` or ``other``."""
-    if rc in FAILURE_CODES:
-        return FAILURE_CODES[rc]
-    for kind, pattern in _FAILURE_MARKERS:
-        if pattern.search(stderr or ""):
-            return kind
-    return "other"
-
-
-def explain(exc: ToolError) -> ToolError:
-    """The same failure with a sentence for the two causes users hit most; anything else is left as restic said."""
-    kind = classify_failure(exc.rc or 0, exc.stderr)
-    head = {
-        "wrong_password": "The repository did not open: wrong password (restic found no key that it opens)",
-        "no_repository": "There is no restic repository at this location (initialise it first, for example with "
-                         "the restoreops.dr.restic role)",
-    }.get(kind)
-    if head is None:
-        return exc
-    return ToolError(f"{head}; nothing was changed. restic said: {exc.msg}", cmd=exc.cmd, rc=exc.rc,
-                     stdout=exc.stdout, stderr=exc.stderr, **exc.details)
-
-
-# --- restic ----------------------------------------------------------------------------------------------------
-
-
-class Restic:
-    """The restic commands retention needs; every call gets the repository and password from the environment."""
-
-    def __init__(self, runner: ToolRunner) -> None:
-        self.runner = runner
-
-    def version(self) -> tuple[int, int, int]:
-        result = self.runner.run(["version"], error="Could not run restic version")
-        version = parse_version(result.stdout)
-        if version < MIN_VERSION:
-            raise InputError(f"restic {version_string(version)} is too old; restoreops.dr needs "
-                             f"{version_string(MIN_VERSION)} or newer.")
-        return version
-
-    def forget(self, policy: Policy, *, prune: bool, dry_run: bool) -> ForgetPlan:
-        args = ["forget", "--json", "--quiet"]
-        if dry_run:
-            args += ["--dry-run", "--no-lock"]
-        if prune:
-            args.append("--prune")
-        result = self.runner.run(args + policy.args(), check=False)
-        if result.rc != 0:
-            raise self.runner.failure(result, "restic forget failed")
-        text = result.stdout.strip()
-        # With --prune, restic prints the forget JSON first; anything after it is prune's (quiet) text.
-        first = text.splitlines()[0] if text else "null"
-        return parse_forget(parse_json(first, what="output of restic forget"))
-
-    def lock_ids(self) -> list[str]:
-        result = self.runner.run(["list", "locks", "--no-lock"], error="Could not list restic locks")
-        return [line.strip() for line in result.stdout.splitlines() if line.strip()]
-
-    def locks(self) -> list[Lock]:
-        locks = []
-        for lock_id in self.lock_ids():
-            result = self.runner.run(["cat", "lock", lock_id, "--no-lock"], check=False)
-            if result.rc != 0:
-                continue  # removed between list and cat: its holder finished
-            locks.append(Lock.from_json(lock_id, parse_json(result.stdout, what="restic lock")))
-        return locks
-
-    def unlock(self) -> None:
-        self.runner.run(["unlock"], error="restic unlock failed")
-
-    def stats_raw_data(self) -> int:
-        data = self.runner.run_json(["stats", "--json", "--mode", "raw-data", "--no-lock", "--quiet"])
-        return int(data.get("total_size", 0))
-
-    def check(self, args: Sequence[str]) -> bool:
-        return self.runner.run([*args, "--quiet"], check=False).rc == 0
-
-
 # --- the module ------------------------------------------------------------------------------------------------
 
 
@@ -443,6 +217,25 @@ def _diff(before: Sequence[dict], after: Sequence[dict]) -> dict[str, str]:
         return "".join(f"{s['short_id']} {s['time']} {s['host']} {','.join(s['paths'])}\n" for s in snaps)
     return {"before_header": "snapshots", "after_header": "snapshots", "before": lines(before),
             "after": lines(after)}
+
+
+def forget_args(policy: Policy, *, prune: bool, dry_run: bool) -> list[str]:
+    args = ["forget", "--json", "--quiet"]
+    if dry_run:
+        args += ["--dry-run", "--no-lock"]
+    if prune:
+        args.append("--prune")
+    return args + policy.args()
+
+
+def forget(restic: Restic, policy: Policy, *, prune: bool, dry_run: bool) -> ForgetPlan:
+    result = restic.run(forget_args(policy, prune=prune, dry_run=dry_run), check=False)
+    if result.rc != 0:
+        raise restic.runner.failure(result, "restic forget failed")
+    text = result.stdout.strip()
+    # With --prune, restic prints the forget JSON first; anything after it is prune's (quiet) text.
+    first = text.splitlines()[0] if text else "null"
+    return parse_forget(parse_json(first, what="output of restic forget"))
 
 
 class Retention:
@@ -468,48 +261,37 @@ class Retention:
             return directory_size(self.local_path)
         return self.restic.stats_raw_data()
 
-    def current_locks(self) -> list[Lock]:
+    def current_locks(self) -> list[_locks.Lock]:
         """The repository's locks; a local repository with an empty ``locks/`` directory is read without restic."""
         if self.local_path is not None and has_lock_files(self.local_path) is False:
             return []
-        return self.restic.locks()
+        return [_locks.Lock.from_json(i, d) for i, d in self.restic.lock_documents()]
 
-    def classify(self, locks: Sequence[Lock]) -> tuple[list[Lock], list[Lock]]:
-        now = self.now()
-        stale = [lk for lk in locks if lock_is_stale(lk, now, self.hostname, self.alive)]
-        live = [lk for lk in locks if lk not in stale]
-        return stale, live
-
-    def handle_locks(self, locks: Sequence[Lock]) -> bool:
+    def handle_locks(self, locks: Sequence[_locks.Lock]) -> bool:
         """Remove stale locks (unless told not to); raise LockedError for a live one. True if any were removed."""
-        stale, live = self.classify(locks)
-        self.locks = [lock_view(lk, True) for lk in stale] + [lock_view(lk, False) for lk in live]
-        if live:
-            desc = "; ".join(f"{lk.id[:8]} held by PID {lk.pid} on {lk.hostname} since {lk.time}"
-                             f"{' (exclusive)' if lk.exclusive else ''}" for lk in live)
-            raise LockedError(f"The repository is locked by a running restic process ({desc}); the live lock was "
-                              "left in place and nothing was removed.", locks=self.locks)
-        if stale and not self.params.get("unlock_stale", True):
-            raise LockedError(f"The repository has {len(stale)} stale lock(s) and unlock_stale is false; nothing "
-                              "was removed.", locks=self.locks)
-        if stale and not self.check_mode:
+        stale, live = _locks.classify(locks, self.now(), self.hostname, self.alive)
+        self.locks = [_locks.lock_view(lk, True) for lk in stale] + [_locks.lock_view(lk, False) for lk in live]
+        mode = "remove" if self.params.get("unlock_stale", True) else "fail"
+        if not _locks.decide(stale, live, mode, self.locks, refusal="unlock_stale is false"):
+            return False
+        if not self.check_mode:
             self.restic.unlock()
-            remaining = {lk.id for lk in self.restic.locks()}
+            remaining = set(self.restic.lock_ids())
             for view in self.locks:
                 view["removed"] = view["id"] not in remaining
             if any(view["id"] in remaining for view in self.locks):
                 raise LockedError("restic unlock left a lock in place; nothing was removed.", locks=self.locks)
-        return bool(stale)
+        return True
 
     def forget(self, policy: Policy, prune: bool) -> tuple[ForgetPlan, bool]:
         """Run forget (dry in check mode); on failure, find out why. Returns the plan and whether locks went."""
         unlocked = False
         if self.check_mode:
             unlocked = self.handle_locks(self.current_locks())
-            return self.restic.forget(policy, prune=prune, dry_run=True), unlocked
+            return forget(self.restic, policy, prune=prune, dry_run=True), unlocked
         for attempt in (1, 2):
             try:
-                return self.restic.forget(policy, prune=prune, dry_run=False), unlocked
+                return forget(self.restic, policy, prune=prune, dry_run=False), unlocked
             except ToolError as exc:
                 kind = classify_failure(exc.rc or 0, exc.stderr)
                 if kind == "forbidden":
@@ -548,7 +330,7 @@ class Retention:
                       "restic prune runs.")
         check_result = {"ran": False, "ok": None}
         if check is not None and not self.check_mode:
-            check_result = {"ran": True, "ok": self.restic.check(check)}
+            check_result = {"ran": True, "ok": self.restic.check(check).rc == 0}
 
         result.update(
             changed=bool(plan.removed) or unlocked,
@@ -567,27 +349,13 @@ class Retention:
         return result
 
 
-def tool_runner(module: Any, repository: str, password: SecretSource, env: Mapping[str, Any] | None,
-                cache_dir: str | None, binary: str | None) -> ToolRunner:
-    """A runner for restic on ``repository``: repository, password and credentials in its environment only."""
-    return ToolRunner(
-        module=module,
-        binary=binary or "restic",
-        env=restic_env(repository, password, env, cache_dir),
-        secrets=secrets_of(repository, password, env),
-        name="restic",
-    )
-
-
 def main(module: Any) -> dict[str, Any]:
     """Body of restoreops.dr.restic_forget_prune (called through run_module)."""
     params = module.params
     # Refuse a bad policy before anything runs, restic included.
     Policy.from_params(params).validate()
     check_args(params.get("check_after"))
-    password = SecretSource.from_params(params, "password", "password_file", "password_command").validate()
-    if not password.given:
-        raise InputError("Give the repository password as password, password_file or password_command.")
+    password = password_source(params)
     runner = tool_runner(module, params["repository"], password, params.get("env"), params.get("cache_dir"),
                          params.get("restic_binary"))
     retention = Retention(Restic(runner), params, module.check_mode, module.warn)

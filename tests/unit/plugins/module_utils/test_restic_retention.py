@@ -8,26 +8,12 @@ import datetime as dt
 import json
 
 import pytest
+from conftest import FakeModule
 
-from ansible_collections.restoreops.dr.plugins.module_utils import _restic
-from ansible_collections.restoreops.dr.plugins.module_utils._errors import (
-    InputError,
-    ToolError,
-    run_module,
-)
-from ansible_collections.restoreops.dr.plugins.module_utils._restic import (
-    Lock,
-    Policy,
-    check_args,
-    classify_failure,
-    local_repository_path,
-    lock_is_stale,
-    parse_forget,
-    parse_time,
-    restic_env,
-    secrets_of,
-)
-from ansible_collections.restoreops.dr.plugins.module_utils._secrets import SecretSource
+from ansible_collections.restoreops.dr.plugins.module_utils._errors import InputError, ToolError, run_module
+from ansible_collections.restoreops.dr.plugins.module_utils._restic import retention
+from ansible_collections.restoreops.dr.plugins.module_utils._restic.repo_files import has_lock_files
+from ansible_collections.restoreops.dr.plugins.module_utils._restic.retention import Policy, check_args, parse_forget
 
 A = "55178cc764ea3fc576c825d3560c21a2ffebc103f14772e51189e2685a8af114"
 B = "81bc9d4fc5b9f289d7506500f42aadc5d91ce7e1cea4f947d30871bee91f3cb7"
@@ -55,60 +41,29 @@ LOCK_LIVE = {"time": "2026-11-23T11:30:06.1Z", "exclusive": False, "hostname": "
 NOW = dt.datetime(2026, 11, 23, 11, 31, tzinfo=dt.UTC)
 
 
-class Failed(Exception):
-    pass
-
-
-class FakeModule:
-    """Answers restic commands from a script: {(argv[1], argv[2] or ''): [ (rc, out, err), ... ]}."""
-
-    def __init__(self, params: dict, script: dict, check_mode: bool = False, diff: bool = False) -> None:
-        defaults = {"repository": "/srv/restic", "password": "s3cret-pw", "password_file": None,
-                    "password_command": None, "env": {}, "restic_binary": "/bin/true", "cache_dir": None,
-                    "keep_last": None, "keep_hourly": None, "keep_daily": None, "keep_weekly": None,
-                    "keep_monthly": None, "keep_yearly": None, "keep_within": None, "keep_tags": [],
-                    "group_by": "host,paths", "host": [], "tags": [], "paths": [], "prune": True,
-                    "unlock_stale": True, "check_after": "none"}
-        defaults.update(params)
-        self.params = defaults
-        self.script = {k: list(v) for k, v in script.items()}
-        self.check_mode = check_mode
-        self._diff = diff
-        self.calls: list[tuple[list[str], dict]] = []
-        self.warnings: list[str] = []
-        self.result: dict = {}
-
-    def run_command(self, cmd, **kwargs):
-        self.calls.append((list(cmd), kwargs))
-        key = cmd[1]
-        answers = self.script.get(key)
-        if not answers:
-            raise AssertionError(f"unexpected restic call {cmd}")
-        return answers.pop(0) if len(answers) > 1 else answers[0]
-
-    def warn(self, msg):
-        self.warnings.append(msg)
-
-    def fail_json(self, **kwargs):
-        self.result = kwargs
-        raise Failed(kwargs["msg"])
-
-    def exit_json(self, **kwargs):
-        self.result = kwargs
-
-    def commands(self) -> list[list[str]]:
-        return [c[0][1:] for c in self.calls]
-
-
 VERSION = [(0, "restic 0.14.0 compiled with go1.19.8 on linux/amd64\n", "")]
 
 
+
+
+DEFAULTS = {"repository": "/srv/restic", "password": "s3cret-pw", "password_file": None, "password_command": None,
+            "env": {}, "restic_binary": "/bin/true", "cache_dir": None, "keep_last": None, "keep_hourly": None,
+            "keep_daily": None, "keep_weekly": None, "keep_monthly": None, "keep_yearly": None, "keep_within": None,
+            "keep_tags": [], "group_by": "host,paths", "host": [], "tags": [], "paths": [], "prune": True,
+            "unlock_stale": True, "check_after": "none"}
+
+
+def restic_module(params: dict, script: dict, check_mode: bool = False, diff: bool = False) -> FakeModule:
+    """restic_forget_prune's options (defaults as the argument spec gives them) and a scripted restic."""
+    return FakeModule({**DEFAULTS, **params}, script=script, check_mode=check_mode, diff=diff)
+
+
 def run(module: FakeModule, monkeypatch, locks_alive=(222,)) -> dict:
-    monkeypatch.setattr(_restic, "pid_alive", lambda pid: pid in locks_alive)
-    monkeypatch.setattr(_restic.socket, "gethostname", lambda: "h1")
-    monkeypatch.setattr(_restic, "utcnow", lambda: NOW)
-    monkeypatch.setattr(_restic, "directory_size", lambda path: 1000)
-    run_module(module, _restic.main)
+    monkeypatch.setattr(retention, "pid_alive", lambda pid: pid in locks_alive)
+    monkeypatch.setattr(retention.socket, "gethostname", lambda: "h1")
+    monkeypatch.setattr(retention, "utcnow", lambda: NOW)
+    monkeypatch.setattr(retention, "directory_size", lambda path: 1000)
+    run_module(module, retention.main)
     return module.result
 
 
@@ -180,65 +135,11 @@ def test_parse_forget_empty_repository():
         parse_forget({"keep": []})
 
 
-def test_parse_time_nanoseconds_and_offsets():
-    expected = dt.datetime(2026, 11, 23, 11, 29, 40, 58736, tzinfo=dt.UTC)
-    assert parse_time("2026-11-23T11:29:40.058736259Z") == expected
-    assert parse_time("2026-11-23T12:29:40+01:00") == expected.replace(microsecond=0)
-    with pytest.raises(ToolError):
-        parse_time("yesterday")
-
-
-@pytest.mark.parametrize("data,hostname,alive,stale", [
-    (LOCK_STALE, "h1", False, True),  # our host, holder gone
-    (LOCK_LIVE, "h1", True, False),  # our host, holder running
-    (dict(LOCK_LIVE, hostname="other"), "h1", False, False),  # another host: cannot tell, so live
-    (dict(LOCK_LIVE, hostname="other", time="2026-11-23T10:00:00Z"), "h1", True, True),  # older than 30 min
-])
-def test_lock_is_stale(data, hostname, alive, stale):
-    lock = Lock.from_json("x", data)
-    assert lock_is_stale(lock, NOW, hostname, lambda pid: alive) is stale
-
-
-@pytest.mark.parametrize("rc,stderr,kind", [
-    (1, "Fatal: wrong password or no key found\n", "wrong_password"),
-    (12, "", "wrong_password"),
-    (1, "Fatal: unable to open config file: stat /x/config: no such file or directory\n"
-        "Is there a repository at the following location?\n", "no_repository"),
-    (10, "", "no_repository"),
-    (11, "", "locked"),
-    (1, "Remove(<snapshot/ff971ed3a4>) returned error, retrying after 552ms: blob not removed, server response: "
-        "403 Forbidden (403)\n", "forbidden"),
-    (1, "Remove: AccessDenied: Access Denied\n", "forbidden"),
-    (1, "unable to create lock in backend: repository is already locked by PID 1 on h1\n", "other"),
-    (1, "", "other"),
-])
-def test_classify_failure(rc, stderr, kind):
-    assert classify_failure(rc, stderr) == kind
-
-
-@pytest.mark.parametrize("repo,path", [
-    ("/srv/restic", "/srv/restic"), ("local:/srv/restic", "/srv/restic"), ("rest:http://127.0.0.1:1/r", None),
-    ("s3:http://127.0.0.1:1/b", None), ("sftp:user@host:/srv", None), ("weird:thing", None),
-])
-def test_local_repository_path(repo, path):
-    assert local_repository_path(repo) == path
-
-
-def test_env_carries_password_and_repository_never_argv():
-    env = restic_env("rest:http://u:urlpw@127.0.0.1:1/r", SecretSource(value="pw"), {"AWS_ACCESS_KEY_ID": "AK"},
-                     "/var/cache/restic")
-    assert env == {"AWS_ACCESS_KEY_ID": "AK", "RESTIC_REPOSITORY": "rest:http://u:urlpw@127.0.0.1:1/r",
-                   "RESTIC_PASSWORD": "pw", "RESTIC_PASSWORD_FILE": "", "RESTIC_PASSWORD_COMMAND": "",
-                   "RESTIC_CACHE_DIR": "/var/cache/restic"}
-    assert set(secrets_of("rest:http://u:urlpw@127.0.0.1:1/r", SecretSource(value="pw"),
-                          {"AWS_SECRET_ACCESS_KEY": "verysecret"})) == {"pw", "verysecret", "urlpw"}
-
-
 # --- the whole run, restic scripted ----------------------------------------------------------------------------
 
 
 def test_apply_forgets_prunes_once_and_keeps_password_off_argv(monkeypatch):
-    module = FakeModule({"keep_monthly": 2}, {"version": VERSION, "forget": [(0, json.dumps(FORGET_014), "")]},
+    module = restic_module({"keep_monthly": 2}, {"version": VERSION, "forget": [(0, json.dumps(FORGET_014), "")]},
                         diff=True)
     result = run(module, monkeypatch)
     assert module.commands() == [["version"], ["forget", "--json", "--quiet", "--prune", "--keep-monthly", "2",
@@ -258,7 +159,7 @@ def test_apply_forgets_prunes_once_and_keeps_password_off_argv(monkeypatch):
 
 def test_nothing_to_remove_is_not_a_change(monkeypatch):
     nothing = [dict(FORGET_014[0], remove=[])]
-    module = FakeModule({"keep_monthly": 2}, {"version": VERSION, "forget": [(0, json.dumps(nothing), "")]})
+    module = restic_module({"keep_monthly": 2}, {"version": VERSION, "forget": [(0, json.dumps(nothing), "")]})
     result = run(module, monkeypatch)
     assert result["changed"] is False
     assert result["space_reclaimed"] is False
@@ -266,7 +167,7 @@ def test_nothing_to_remove_is_not_a_change(monkeypatch):
 
 
 def test_check_mode_is_a_dry_run_and_reports_locks(monkeypatch):
-    module = FakeModule({"keep_monthly": 2}, {
+    module = restic_module({"keep_monthly": 2}, {
         "version": VERSION,
         "list": [(0, "", "")],
         "forget": [(0, json.dumps(FORGET_014) + "\nwould delete 3 packs\n", "")],
@@ -281,28 +182,28 @@ def test_check_mode_is_a_dry_run_and_reports_locks(monkeypatch):
 def test_check_mode_on_a_local_repository_without_lock_files_does_not_ask_restic(monkeypatch, tmp_path):
     (tmp_path / "locks").mkdir()
     script = {"version": VERSION, "forget": [(0, json.dumps(FORGET_014), "")]}
-    module = FakeModule({"keep_monthly": 2, "repository": str(tmp_path)}, script, check_mode=True)
+    module = restic_module({"keep_monthly": 2, "repository": str(tmp_path)}, script, check_mode=True)
     result = run(module, monkeypatch)
     assert [c[0] for c in module.commands()] == ["version", "forget"]
     assert result["locks"] == []
     # a lock file present: restic lists the locks before the dry run
     (tmp_path / "locks" / "aaaa").write_text("x")
-    module = FakeModule({"keep_monthly": 2, "repository": str(tmp_path)},
+    module = restic_module({"keep_monthly": 2, "repository": str(tmp_path)},
                         dict(script, list=[(0, "", "")]), check_mode=True)
     run(module, monkeypatch)
     assert [c[0] for c in module.commands()] == ["version", "list", "forget"]
 
 
 def test_has_lock_files(tmp_path):
-    assert _restic.has_lock_files(str(tmp_path)) is None
+    assert has_lock_files(str(tmp_path)) is None
     (tmp_path / "locks").mkdir()
-    assert _restic.has_lock_files(str(tmp_path)) is False
+    assert has_lock_files(str(tmp_path)) is False
     (tmp_path / "locks" / "0123").write_text("")
-    assert _restic.has_lock_files(str(tmp_path)) is True
+    assert has_lock_files(str(tmp_path)) is True
 
 
 def test_prune_false_warns_and_reclaims_nothing(monkeypatch):
-    module = FakeModule({"keep_monthly": 2, "prune": False},
+    module = restic_module({"keep_monthly": 2, "prune": False},
                         {"version": VERSION, "forget": [(0, json.dumps(FORGET_014), "")]})
     result = run(module, monkeypatch)
     assert "--prune" not in module.commands()[1]
@@ -312,15 +213,15 @@ def test_prune_false_warns_and_reclaims_nothing(monkeypatch):
 
 
 def test_empty_policy_refused_before_restic(monkeypatch):
-    module = FakeModule({}, {})
-    with pytest.raises(Failed, match="keeps nothing"):
+    module = restic_module({}, {})
+    with pytest.raises(FakeModule.Failed, match="keeps nothing"):
         run(module, monkeypatch)
     assert module.calls == []
 
 
 def test_stale_lock_is_unlocked_then_retention_runs(monkeypatch):
     locked = (1, "", "unable to create lock in backend: repository is already locked by PID 111 on h1\n")
-    module = FakeModule({"keep_monthly": 2}, {
+    module = restic_module({"keep_monthly": 2}, {
         "version": VERSION,
         "forget": [locked, (0, json.dumps(FORGET_014), "")],
         "list": [(0, "aaaa\n", ""), (0, "", "")],
@@ -336,88 +237,88 @@ def test_stale_lock_is_unlocked_then_retention_runs(monkeypatch):
 
 def test_live_lock_is_left_and_reported(monkeypatch):
     locked = (1, "", "unable to create lock in backend: repository is already locked by PID 222 on h1\n")
-    module = FakeModule({"keep_monthly": 2}, {
+    module = restic_module({"keep_monthly": 2}, {
         "version": VERSION, "forget": [locked], "list": [(0, "bbbb\n", "")],
         "cat": [(0, json.dumps(LOCK_LIVE), "")],
     })
-    with pytest.raises(Failed, match="locked by a running restic process"):
+    with pytest.raises(FakeModule.Failed, match="locked by a running restic process"):
         run(module, monkeypatch)
     assert "unlock" not in [c[0] for c in module.commands()]
     assert module.result["locks"][0]["stale"] is False
 
 
 def test_stale_lock_kept_when_unlock_stale_is_false(monkeypatch):
-    module = FakeModule({"keep_monthly": 2, "unlock_stale": False}, {
+    module = restic_module({"keep_monthly": 2, "unlock_stale": False}, {
         "version": VERSION, "forget": [(1, "", "locked")], "list": [(0, "aaaa\n", "")],
         "cat": [(0, json.dumps(LOCK_STALE), "")],
     })
-    with pytest.raises(Failed, match="unlock_stale is false"):
+    with pytest.raises(FakeModule.Failed, match="unlock_stale is false"):
         run(module, monkeypatch)
     assert "unlock" not in [c[0] for c in module.commands()]
 
 
 def test_append_only_backend_gives_the_clear_message(monkeypatch):
-    module = FakeModule({"repository": "rest:http://127.0.0.1:22001/r", "keep_last": 1}, {
+    module = restic_module({"repository": "rest:http://127.0.0.1:22001/r", "keep_last": 1}, {
         "version": VERSION,
         "stats": [(0, json.dumps({"total_size": 5}), "")],
         "forget": [(1, "", "blob not removed, server response: 403 Forbidden (403)\n")],
     })
-    with pytest.raises(Failed, match="this repository is append-only; run retention from the maintenance host "
-                                     "with full credentials"):
+    with pytest.raises(FakeModule.Failed, match="this repository is append-only; run retention from the maintenance "
+                                                "host with full credentials"):
         run(module, monkeypatch)
     assert module.result["repository_append_only"] is True
 
 
 def test_wrong_password_is_not_mistaken_for_a_lock(monkeypatch):
-    module = FakeModule({"keep_last": 1}, {
+    module = restic_module({"keep_last": 1}, {
         "version": VERSION, "forget": [(1, "", "Fatal: wrong password or no key found\n")],
     })
-    with pytest.raises(Failed, match=r"did not open: wrong password .*nothing was changed"):
+    with pytest.raises(FakeModule.Failed, match=r"did not open: wrong password .*nothing was changed"):
         run(module, monkeypatch)
     assert [c[0] for c in module.commands()] == ["version", "forget"]
 
 
 def test_wrong_password_in_check_mode_gets_the_same_sentence(monkeypatch):
-    module = FakeModule({"keep_last": 1}, {
+    module = restic_module({"keep_last": 1}, {
         "version": VERSION, "list": [(1, "", "Fatal: wrong password or no key found\n")],
     }, check_mode=True)
-    with pytest.raises(Failed, match="did not open: wrong password"):
+    with pytest.raises(FakeModule.Failed, match="did not open: wrong password"):
         run(module, monkeypatch)
 
 
 def test_missing_repository_is_named(monkeypatch):
-    module = FakeModule({"keep_last": 1}, {
+    module = restic_module({"keep_last": 1}, {
         "version": VERSION,
         "forget": [(1, "", "Fatal: unable to open config file: stat /srv/restic/config: no such file or directory\n"
                            "Is there a repository at the following location?\n/srv/restic\n")],
     })
-    with pytest.raises(Failed, match="There is no restic repository at this location"):
+    with pytest.raises(FakeModule.Failed, match="There is no restic repository at this location"):
         run(module, monkeypatch)
     assert module.result["rc"] == 1
 
 
 def test_secret_scrubbed_from_failure_output(monkeypatch):
-    module = FakeModule({"keep_last": 1, "env": {"AWS_SECRET_ACCESS_KEY": "topsecretkey"}}, {
+    module = restic_module({"keep_last": 1, "env": {"AWS_SECRET_ACCESS_KEY": "topsecretkey"}}, {
         "version": VERSION, "forget": [(1, "", "echo s3cret-pw topsecretkey\n")], "list": [(0, "", "")],
     })
-    with pytest.raises(Failed):
+    with pytest.raises(FakeModule.Failed):
         run(module, monkeypatch)
     text = json.dumps(module.result)
     assert "s3cret-pw" not in text and "topsecretkey" not in text
 
 
 def test_check_after_failure_fails_after_retention(monkeypatch):
-    module = FakeModule({"keep_monthly": 2, "check_after": "10%"}, {
+    module = restic_module({"keep_monthly": 2, "check_after": "10%"}, {
         "version": VERSION, "forget": [(0, json.dumps(FORGET_014), "")], "check": [(1, "", "pack x damaged")],
     })
-    with pytest.raises(Failed, match="reported errors"):
+    with pytest.raises(FakeModule.Failed, match="reported errors"):
         run(module, monkeypatch)
     assert module.commands()[-1] == ["check", "--read-data-subset", "10%", "--quiet"]
     assert module.result["check"] == {"ran": True, "ok": False}
 
 
 def test_remote_repository_sizes_from_stats(monkeypatch):
-    module = FakeModule({"repository": "s3:http://127.0.0.1:22002/b", "keep_monthly": 2}, {
+    module = restic_module({"repository": "s3:http://127.0.0.1:22002/b", "keep_monthly": 2}, {
         "version": VERSION,
         "stats": [(0, json.dumps({"total_size": 900}), ""), (0, json.dumps({"total_size": 300}), "")],
         "forget": [(0, json.dumps(FORGET_014), "")],
