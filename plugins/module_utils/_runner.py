@@ -16,7 +16,7 @@ import re
 import shutil
 import subprocess
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from ansible_collections.restoreops.dr.plugins.module_utils._errors import (
     InputError,
@@ -65,6 +65,21 @@ def parse_json_lines(text: str) -> list[Any]:
         if line:
             items.append(parse_json(line, what="line"))
     return items
+
+
+def json_objects(text: str) -> Iterator[dict[str, Any]]:
+    """The JSON objects among a tool's output lines (borg's --log-json, restic's message lines); other lines are
+    skipped, as tools mix plain text in."""
+    for line in (text or "").splitlines():
+        line = line.strip()
+        if not line.startswith("{"):
+            continue
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(entry, dict):
+            yield entry
 
 
 _VERSION_RE = re.compile(r"(\d+)\.(\d+)(?:\.(\d+))?")

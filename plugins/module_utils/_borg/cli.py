@@ -26,12 +26,13 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 from ansible_collections.restoreops.dr.plugins.module_utils._errors import ToolError, UnsupportedVersionError
 from ansible_collections.restoreops.dr.plugins.module_utils._runner import (
     Result,
     ToolRunner,
+    json_objects,
     parse_json,
     parse_version,
     version_string,
@@ -122,22 +123,9 @@ def succeeded(rc: int) -> bool:
     return rc_kind(rc) != "error"
 
 
-def _json_lines(stderr: str) -> Iterable[dict[str, Any]]:
-    for line in stderr.splitlines():
-        line = line.strip()
-        if not line.startswith("{"):
-            continue
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(entry, dict):
-            yield entry
-
-
 def log_msgids(stderr: str) -> list[str]:
     """The ``msgid`` of each ``--log-json`` line on stderr (borg's stable error names)."""
-    return [str(entry["msgid"]) for entry in _json_lines(stderr) if entry.get("msgid")]
+    return [str(entry["msgid"]) for entry in json_objects(stderr) if entry.get("msgid")]
 
 
 def log_messages(stderr: str, levels: Sequence[str] = ("ERROR", "CRITICAL")) -> list[str]:
@@ -157,7 +145,7 @@ def log_messages(stderr: str, levels: Sequence[str] = ("ERROR", "CRITICAL")) -> 
 
 def last_error_message(stderr: str) -> str:
     """The first line of the last ERROR log message, skipping borg's "Local Exception" header."""
-    for entry in reversed(list(_json_lines(stderr))):
+    for entry in reversed(list(json_objects(stderr))):
         if entry.get("type") == "log_message" and entry.get("levelname") == "ERROR":
             message = str(entry.get("message", "")).strip().splitlines()
             if message and message[0] != "Local Exception":

@@ -17,20 +17,14 @@ JSON lines (status, errors, a summary) and added ``--overwrite``. :func:`classif
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 from urllib.parse import urlsplit
 
-from ansible_collections.restoreops.dr.plugins.module_utils._errors import InputError, ToolError
-from ansible_collections.restoreops.dr.plugins.module_utils._runner import (
-    Result,
-    ToolRunner,
-    parse_json,
-    parse_version,
-    version_string,
-)
+from ansible_collections.restoreops.dr.plugins.module_utils import _runner
+from ansible_collections.restoreops.dr.plugins.module_utils._errors import InputError, ToolError, run_module
+from ansible_collections.restoreops.dr.plugins.module_utils._runner import Result, ToolRunner, json_objects, parse_json
 from ansible_collections.restoreops.dr.plugins.module_utils._secrets import SecretSource
 
 MIN_VERSION = (0, 14, 0)
@@ -75,6 +69,31 @@ def tool_runner(module: Any, repository: str, password: SecretSource, env: Mappi
                       secrets=secrets_of(repository, password, env), name="restic")
 
 
+def repository_argument_spec() -> dict[str, Any]:
+    """The options that reach a repository (documented by the ``restoreops.dr.restic`` doc fragment)."""
+    return dict(
+        repository=dict(type="str", required=True),
+        password=dict(type="str", no_log=True),
+        password_file=dict(type="path", no_log=False),
+        password_command=dict(type="str", no_log=False),
+        env=dict(type="dict", default={}, no_log=True),
+        restic_binary=dict(type="str", default="restic"),
+        cache_dir=dict(type="path"),
+    )
+
+
+PASSWORD_OPTIONS = ("password", "password_file", "password_command")
+
+
+def run_restic_module(module_class: Any, options: Mapping[str, Any], body: Any, **kwargs: Any) -> None:
+    """Build a restic module (the repository options, exactly one password source, check mode) and run ``body``
+    through the one error boundary."""
+    module = module_class(argument_spec={**repository_argument_spec(), **options},
+                          mutually_exclusive=[PASSWORD_OPTIONS], required_one_of=[PASSWORD_OPTIONS],
+                          supports_check_mode=True, **kwargs)
+    run_module(module, body)
+
+
 def password_source(params: Mapping[str, Any]) -> SecretSource:
     """``password`` / ``password_file`` / ``password_command``: exactly one, checked."""
     password = SecretSource.from_params(params, "password", "password_file", "password_command").validate()
@@ -86,10 +105,10 @@ def password_source(params: Mapping[str, Any]) -> SecretSource:
 # --- versions ---------------------------------------------------------------------------------------------------
 
 def check_version(text: str) -> tuple[int, int, int]:
-    version = parse_version(text)
+    version = _runner.parse_version(text)
     if version < MIN_VERSION:
-        raise InputError(f"restic {version_string(version)} is too old; restoreops.dr needs "
-                         f"{version_string(MIN_VERSION)} or newer.")
+        raise InputError(f"restic {_runner.version_string(version)} is too old; restoreops.dr needs "
+                         f"{_runner.version_string(MIN_VERSION)} or newer.")
     return version
 
 
@@ -115,17 +134,8 @@ _FAILURE_MARKERS = (
 
 def exit_error(stderr: str) -> dict[str, Any] | None:
     """restic 0.17+'s final ``{"message_type": "exit_error", "code": N, "message": ...}`` line, if any."""
-    for line in reversed((stderr or "").splitlines()):
-        line = line.strip()
-        if not line.startswith("{"):
-            continue
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(entry, dict) and entry.get("message_type") == "exit_error":
-            return entry
-    return None
+    finals = [entry for entry in json_objects(stderr) if entry.get("message_type") == "exit_error"]
+    return finals[-1] if finals else None
 
 
 def classify_failure(rc: int, stderr: str) -> str:
@@ -178,8 +188,8 @@ def restore_args(version: Sequence[int], snapshot: str, target: str, includes: S
         if overwrite is not None:
             args += ["--overwrite", overwrite]
     elif overwrite not in (None, "always"):
-        raise InputError(f"restic {version_string(version)} always overwrites on restore; --overwrite {overwrite} "
-                         "needs restic 0.17 or newer.")
+        raise InputError(f"restic {_runner.version_string(version)} always overwrites on restore; "
+                         f"--overwrite {overwrite} needs restic 0.17 or newer.")
     return args
 
 
@@ -203,17 +213,8 @@ def parse_restore_output(version: Sequence[int], stdout: str, stderr: str) -> Re
         entry = parse_json(line, what="line of restic restore")
         if isinstance(entry, dict) and entry.get("message_type") == "summary":
             summary = entry
-    errors = []
-    for line in stderr.splitlines():
-        line = line.strip()
-        if not line.startswith("{"):
-            continue
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(entry, dict) and entry.get("message_type") == "error":
-            errors.append({"item": entry.get("item", ""), "message": (entry.get("error") or {}).get("message", "")})
+    errors = [{"item": entry.get("item", ""), "message": (entry.get("error") or {}).get("message", "")}
+              for entry in json_objects(stderr) if entry.get("message_type") == "error"]
     return RestoreOutcome(summary, errors)
 
 

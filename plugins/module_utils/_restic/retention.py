@@ -50,6 +50,11 @@ _DURATION_RE = re.compile(r"^(?:\d+[ymdh])+$")
 _SUBSET_RE = re.compile(r"^(?:\d+/\d+|\d+(?:\.\d+)?%|\d+[kKmMgGtT]?)$")
 
 
+def retention_argument_spec() -> dict[str, Any]:
+    """The ``keep_*`` counts and ``keep_within`` (restic_forget_prune's options, backup_policy_facts' retention)."""
+    return {**{key: dict(type="int") for key in KEEP_COUNTS}, "keep_within": dict(type="str")}
+
+
 class AppendOnlyError(RestoreOpsError):
     """The backend refused to delete: it is append-only (or the credentials only allow appending)."""
 
