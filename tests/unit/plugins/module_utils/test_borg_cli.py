@@ -136,8 +136,8 @@ def test_environment_secret_sources():
 def test_environment_drops_inherited_and_caller_passphrases(monkeypatch):
     monkeypatch.setenv("BORG_PASSPHRASE", "inherited")
     monkeypatch.setenv("BORG_PASSPHRASE_FD", "9")
-    env = cli.borg_environment(SecretSource(command="cat /p"), extra={"BORG_PASSPHRASE": "in-env",
-                                                                        "BORG_RSH": "ssh -i /k"})
+    extra = {"BORG_PASSPHRASE": "in-env", "BORG_RSH": "ssh -i /k"}
+    env = cli.borg_environment(SecretSource(command="cat /p"), extra=extra)
     assert "BORG_PASSPHRASE" not in os.environ and "BORG_PASSPHRASE_FD" not in os.environ
     assert "BORG_PASSPHRASE" not in env and env["BORG_PASSCOMMAND"] == "cat /p" and env["BORG_RSH"] == "ssh -i /k"
 

@@ -18,7 +18,6 @@ from ansible_collections.restoreops.dr.plugins.module_utils._borg.repo import (
 from ansible_collections.restoreops.dr.plugins.module_utils._borg.repo_files import RepoConfig
 from ansible_collections.restoreops.dr.plugins.module_utils._errors import InputError, UnsupportedVersionError
 
-# --- inputs ------------------------------------------------------------------------------------------------------
 
 def test_repo_relative_path_refused():
     with pytest.raises(InputError, match="relative path"):
@@ -85,7 +84,6 @@ def test_key_export_mode_parsed(tmp_path):
     assert p["key_export"]["mode"] == 0o640
 
 
-
 # --- listings ---------------------------------------------------------------------------------------------------
 
 def test_summarize_listing_picks_newest():
@@ -102,8 +100,6 @@ def test_summarize_listing_tie_goes_to_later_position():
     same = "2026-11-23T02:00:00.000000"
     data = {"archives": [{"name": "first", "start": same}, {"name": "second", "start": same}]}
     assert summarize_listing(data)["archives"]["last"]["name"] == "second"
-
-
 
 
 def test_summarize_listing_times_leave_the_host_with_their_offset(monkeypatch):

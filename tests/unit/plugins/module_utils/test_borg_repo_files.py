@@ -52,7 +52,6 @@ def sha(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-
 # --- sizes, config and key export text ----------------------------------------------------------------------
 
 @pytest.mark.parametrize("text,expected", [("0", 0), ("10M", 10_000_000), ("20G", 20_000_000_000),
@@ -85,8 +84,6 @@ def test_paper_key_text_matches_borg():
     text = paper_key_text(REPO_ID, parse_repo_config(CONFIG).key)
     assert text.splitlines()[3] == "id: 31 / cb06f5 7a686b d34799 / f173f5 8f0770 - 30"
     assert sha(text) == "1d5dc639e64f56f1263230eab5ec66a3158909ef345b3c1cd37937b2f56a7d6e"
-
-
 
 
 def test_key_export_round_trip():
@@ -146,5 +143,3 @@ def test_read_lock_holders(tmp_path):
 
 def test_read_lock_holders_no_lock(tmp_path):
     assert read_lock_holders(str(tmp_path)) == []
-
-

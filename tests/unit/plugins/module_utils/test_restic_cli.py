@@ -55,8 +55,6 @@ def test_env_carries_password_and_repository_never_argv():
                           {"AWS_SECRET_ACCESS_KEY": "verysecret"})) == {"pw", "verysecret", "urlpw"}
 
 
-
-
 # --- restic 0.17+: exit codes and the exit_error line -------------------------------------------------------------
 
 def exit_error(code: int, message: str) -> str:
@@ -96,8 +94,8 @@ def test_version_check():
 # --- restore: arguments and JSON output, both generations -----------------------------------------------------------
 
 def test_restore_args_restic_014():
-    assert cli.restore_args((0, 14, 0), "abcd", "/t", ["/srv"]) == ["restore", "abcd", "--target", "/t",
-                                                                   "--include", "/srv"]
+    expected = ["restore", "abcd", "--target", "/t", "--include", "/srv"]
+    assert cli.restore_args((0, 14, 0), "abcd", "/t", ["/srv"]) == expected
     assert "--overwrite" not in cli.restore_args((0, 14, 0), "abcd", "/t", overwrite="always")
     with pytest.raises(InputError, match=r"needs restic 0\.17"):
         cli.restore_args((0, 14, 0), "abcd", "/t", overwrite="if-changed")

@@ -44,8 +44,6 @@ NOW = dt.datetime(2026, 11, 23, 11, 31, tzinfo=dt.UTC)
 VERSION = [(0, "restic 0.14.0 compiled with go1.19.8 on linux/amd64\n", "")]
 
 
-
-
 DEFAULTS = {"repository": "/srv/restic", "password": "s3cret-pw", "password_file": None, "password_command": None,
             "env": {}, "restic_binary": "/bin/true", "cache_dir": None, "keep_last": None, "keep_hourly": None,
             "keep_daily": None, "keep_weekly": None, "keep_monthly": None, "keep_yearly": None, "keep_within": None,
@@ -140,7 +138,7 @@ def test_parse_forget_empty_repository():
 
 def test_apply_forgets_prunes_once_and_keeps_password_off_argv(monkeypatch):
     module = restic_module({"keep_monthly": 2}, {"version": VERSION, "forget": [(0, json.dumps(FORGET_014), "")]},
-                        diff=True)
+                           diff=True)
     result = run(module, monkeypatch)
     assert module.commands() == [["version"], ["forget", "--json", "--quiet", "--prune", "--keep-monthly", "2",
                                                "--group-by", "host,paths"]]
@@ -189,7 +187,7 @@ def test_check_mode_on_a_local_repository_without_lock_files_does_not_ask_restic
     # a lock file present: restic lists the locks before the dry run
     (tmp_path / "locks" / "aaaa").write_text("x")
     module = restic_module({"keep_monthly": 2, "repository": str(tmp_path)},
-                        dict(script, list=[(0, "", "")]), check_mode=True)
+                           dict(script, list=[(0, "", "")]), check_mode=True)
     run(module, monkeypatch)
     assert [c[0] for c in module.commands()] == ["version", "list", "forget"]
 
@@ -204,7 +202,7 @@ def test_has_lock_files(tmp_path):
 
 def test_prune_false_warns_and_reclaims_nothing(monkeypatch):
     module = restic_module({"keep_monthly": 2, "prune": False},
-                        {"version": VERSION, "forget": [(0, json.dumps(FORGET_014), "")]})
+                           {"version": VERSION, "forget": [(0, json.dumps(FORGET_014), "")]})
     result = run(module, monkeypatch)
     assert "--prune" not in module.commands()[1]
     assert result["space_reclaimed"] is False
