@@ -227,7 +227,7 @@ def test_collect_shapes_are_what_audit_reads(tmp_path, monkeypatch, workers):
     assert "not-for-output" not in json.dumps(result)
     assert result["rsnapshot"][0]["item"] == "/etc/rsnapshot.conf"
     # compliant but for the repository without retention, which is what the rules say about it
-    judged = audit.evaluate(audit.normalize(result), [], 25, audit.parse_time(NOW_ISO) + 3600)
+    judged = audit.evaluate(audit.normalize(result), [], 25, audit.epoch_seconds(NOW_ISO) + 3600)
     assert {(f["rule"], f["target"]) for f in judged["findings"]} == {("restic_retention", "plain")}
     assert set(judged["checked"]) == set(audit.RULES) - {"probe_failed"}
 
@@ -239,7 +239,7 @@ def test_one_failed_probe_never_stops_the_others(tmp_path, monkeypatch):
     assert result["borg"][0]["failed"] is True and result["borg"][0]["msg"] == "borg could not run"
     assert result["borg"][0]["item"]["name"] == "b" and result["borg"][0]["reason"] == "test"
     assert result["postgres"]["failed"] is True and result["escrow"]["ok"] is True
-    judged = audit.evaluate(audit.normalize(result), [], 25, audit.parse_time(NOW_ISO) + 3600)
+    judged = audit.evaluate(audit.normalize(result), [], 25, audit.epoch_seconds(NOW_ISO) + 3600)
     assert {(f["rule"], f["target"]) for f in judged["findings"] if f["rule"] == "probe_failed"} == {
         ("probe_failed", "b"), ("probe_failed", "postgresql")}
 
