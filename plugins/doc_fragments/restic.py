@@ -45,6 +45,8 @@ notes:
     command line.
   - The password variables not chosen, and E(RESTIC_REPOSITORY_FILE), are set empty for restic, so values inherited
     from the environment cannot take precedence.
+  - A failure is named from restic 0.17's exit codes (10 no repository, 11 lock failed, 12 wrong password) when
+    restic gives one, else from restic's message (restic 0.14 exits with 1 for every fatal error).
 requirements:
   - restic 0.14 or newer on the target host.
 """
