@@ -10,6 +10,10 @@
 
 from __future__ import annotations
 
+import importlib.machinery
+import importlib.util
+from pathlib import Path
+from types import ModuleType
 from typing import Any, Callable
 
 import pytest
@@ -100,6 +104,15 @@ class FakeModule:
     def commands(self) -> list[list[str]]:
         """Each call's arguments without the binary."""
         return [call[0][1:] for call in self.calls]
+
+
+def load_script(path: Path, name: str) -> ModuleType:
+    """A script the roles ship (no .py name, or outside the package tree) imported as a module."""
+    loader = importlib.machinery.SourceFileLoader(name, str(path))
+    spec = importlib.util.spec_from_loader(name, loader)
+    module = importlib.util.module_from_spec(spec)
+    loader.exec_module(module)
+    return module
 
 
 @pytest.fixture

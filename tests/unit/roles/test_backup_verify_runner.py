@@ -4,21 +4,17 @@
 
 from __future__ import annotations
 
-import importlib.machinery
-import importlib.util
 import json
 import os
 from pathlib import Path
+
+from conftest import load_script
 
 SCRIPT = Path(__file__).resolve().parents[3] / "roles" / "backup_verify" / "files" / "backup_verify.py"
 
 
 def load():
-    loader = importlib.machinery.SourceFileLoader("backup_verify_runner", str(SCRIPT))
-    spec = importlib.util.spec_from_loader("backup_verify_runner", loader)
-    module = importlib.util.module_from_spec(spec)
-    loader.exec_module(module)
-    return module
+    return load_script(SCRIPT, "backup_verify_runner")
 
 
 def test_secret_sources():
