@@ -27,6 +27,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from ansible_collections.restoreops.dr.plugins.module_utils._errors import InputError, RestoreOpsError
 from ansible_collections.restoreops.dr.plugins.module_utils._progress import ChildWrites, ProgressReporter
+from ansible_collections.restoreops.dr.plugins.module_utils._time import parse_time
 
 UTC = dt.timezone.utc
 SEGMENT = re.compile(r"^[0-9A-F]{24}$")
@@ -34,7 +35,6 @@ LABEL_FILE = "restoreops-backup.json"
 BLOCK_BEGIN = "# BEGIN restoreops.dr.pg_wal_archive point-in-time recovery"
 BLOCK_END = "# END restoreops.dr.pg_wal_archive point-in-time recovery"
 DONE_SUFFIX = ".pitr-done.json"
-_TARGET_RE = re.compile(r"^(\d{4}-\d\d-\d\d)[ T](\d\d:\d\d:\d\d)(\.\d{1,6})?(Z|[+-]\d\d(?::?\d\d)?)?$")
 
 
 # The restore_command PostgreSQL runs for each file it needs (installed by the module at restore_script).
@@ -120,23 +120,11 @@ def parse_target(text: Optional[str]) -> Optional[dt.datetime]:
     value = (text or "latest").strip()
     if value == "latest":
         return None
-    match = _TARGET_RE.match(value)
-    if not match:
-        raise InputError(f"target_time must be 'latest' or a time such as '2026-03-14 15:30:00' (UTC) or "
-                         f"'2026-03-14T15:30:00+01:00', got {text!r}.")
-    day, clock, frac, zone = match.groups()
-    zone = zone or "+00:00"
-    if zone == "Z":
-        zone = "+00:00"
-    elif len(zone) == 3:
-        zone += ":00"
-    elif ":" not in zone:
-        zone = f"{zone[:3]}:{zone[3:]}"
-    micro = (frac or ".0")[1:].ljust(6, "0")
     try:
-        return dt.datetime.fromisoformat(f"{day}T{clock}.{micro}{zone}").astimezone(UTC)
+        return parse_time(value, naive_tz=UTC).astimezone(UTC)
     except ValueError as exc:
-        raise InputError(f"target_time {text!r} is not a valid time: {exc}.") from None
+        raise InputError(f"target_time must be 'latest' or a time such as '2026-03-14 15:30:00' (UTC) or "
+                         f"'2026-03-14T15:30:00+01:00', got {text!r} ({exc}).") from None
 
 
 def pg_time(value: dt.datetime) -> str:
@@ -150,10 +138,7 @@ def pg_time(value: dt.datetime) -> str:
 
 def parse_label_time(text: str) -> dt.datetime:
     """A base backup label's time (``2026-03-14 15:30:00+00``)."""
-    parsed = parse_target(text.replace("+00", "Z") if text.endswith("+00") else text)
-    if parsed is None:  # pragma: no cover - 'latest' is not a label time
-        raise ValueError(text)
-    return parsed
+    return parse_time(text, naive_tz=UTC).astimezone(UTC)
 
 
 # --- base backups ------------------------------------------------------------------------------------------------
