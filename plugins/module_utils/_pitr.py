@@ -414,7 +414,8 @@ class Recovery:
         if not os.path.lexists(self.opts.data_dir):
             return None
         target = f"{self.opts.data_dir}.before-pitr-{stamp}"
-        os.rename(self.opts.data_dir, target)
+        # mv, not rename(2): a data directory in an image layer (containers) or on another mount cannot be renamed.
+        self._cmd(["mv", "-T", "--", self.opts.data_dir, target], f"moving {self.opts.data_dir} aside")
         return target
 
     def unpack(self, backup: BaseBackup) -> None:

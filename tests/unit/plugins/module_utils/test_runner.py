@@ -107,6 +107,17 @@ def test_run_module_boundary_fails_with_details():
     assert "Traceback" in failed["exception"]
 
 
+def test_run_module_boundary_turns_an_os_error_into_its_own_words():
+    def main(_module):
+        raise OSError(18, "Invalid cross-device link", "/var/lib/pg", None, "/var/lib/pg.old")
+
+    with pytest.raises(Failed) as info:
+        _errors.run_module(FakeModule(), main)
+    failed = info.value.result
+    assert failed["msg"] == "Invalid cross-device link: /var/lib/pg -> /var/lib/pg.old"
+    assert failed["errno"] == 18 and "Traceback" in failed["exception"]
+
+
 def test_run_module_boundary_exits_with_result():
     with pytest.raises(Exited) as info:
         _errors.run_module(FakeModule(), lambda _m: {"changed": False})
