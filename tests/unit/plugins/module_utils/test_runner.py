@@ -5,34 +5,17 @@ import stat
 import subprocess
 
 import pytest
+from conftest import FakeModule as _FakeModule
 
 from ansible_collections.restoreops.dr.plugins.module_utils import _errors, _runner, _secrets
 
 
-class FakeModule:
-    """Records run_command calls and answers from a queue; fail_json/exit_json raise so tests can see them."""
-
-    def __init__(self, answers=None):
-        self.calls = []
-        self.answers = list(answers or [])
-
-    def run_command(self, cmd, **kwargs):
-        self.calls.append((cmd, kwargs))
-        return self.answers.pop(0) if self.answers else (0, "", "")
-
-    def fail_json(self, **kwargs):
-        raise Failed(kwargs)
-
-    def exit_json(self, **kwargs):
-        raise Exited(kwargs)
+def FakeModule(answers=None):  # the conftest class, exit_json raising
+    return _FakeModule(answers=answers, raise_on_exit=True)
 
 
-class Failed(Exception):
-    pass
-
-
-class Exited(Exception):
-    pass
+Failed = _FakeModule.Failed
+Exited = _FakeModule.Exited
 
 
 def runner(module, **kwargs):
@@ -120,15 +103,26 @@ def test_run_module_boundary_fails_with_details():
 
     with pytest.raises(Failed) as info:
         _errors.run_module(module, main)
-    failed = info.value.args[0]
+    failed = info.value.result
     assert failed["msg"] == "borg failed" and failed["rc"] == 2 and failed["repo"] == "/r"
     assert "Traceback" in failed["exception"]
+
+
+def test_run_module_boundary_turns_an_os_error_into_its_own_words():
+    def main(_module):
+        raise OSError(18, "Invalid cross-device link", "/var/lib/pg", None, "/var/lib/pg.old")
+
+    with pytest.raises(Failed) as info:
+        _errors.run_module(FakeModule(), main)
+    failed = info.value.result
+    assert failed["msg"] == "Invalid cross-device link: /var/lib/pg -> /var/lib/pg.old"
+    assert failed["errno"] == 18 and "Traceback" in failed["exception"]
 
 
 def test_run_module_boundary_exits_with_result():
     with pytest.raises(Exited) as info:
         _errors.run_module(FakeModule(), lambda _m: {"changed": False})
-    assert info.value.args[0] == {"changed": False}
+    assert info.value.result == {"changed": False}
 
 
 def test_secret_source_one_way_only(tmp_path):
@@ -171,13 +165,15 @@ def test_mode_is_at_most(mode, max_mode, ok):
     assert _secrets.mode_is_at_most(mode, max_mode) is ok
 
 
-class ProcessModule(FakeModule):
-    """run_command as AnsibleModule does it for these tests: a real process, environ_update over os.environ, cwd."""
+class ProcessModule(_FakeModule):
+    """run_command as AnsibleModule does it for these tests: a real process, environ_update over os.environ, cwd,
+    inherited descriptors."""
 
     def run_command(self, cmd, **kwargs):
         self.calls.append((cmd, kwargs))
         env = dict(os.environ, **kwargs.get("environ_update", {}))
-        proc = subprocess.run(cmd, env=env, cwd=kwargs.get("cwd"), capture_output=True, text=True, check=False)
+        proc = subprocess.run(cmd, env=env, cwd=kwargs.get("cwd"), pass_fds=kwargs.get("pass_fds", ()),
+                              capture_output=True, text=True, check=False)
         return proc.returncode, proc.stdout, proc.stderr
 
 
@@ -194,3 +190,21 @@ def test_run_parallel_raises_on_failure():
     run = _runner.ToolRunner(ProcessModule(), "/bin/sh")
     with pytest.raises(_errors.ToolError, match="boom"):
         run.run_parallel([["-c", "exit 0"], ["-c", "echo boom >&2; exit 3"]])
+
+
+def test_run_parallel_gives_each_call_its_environment_and_descriptors():
+    fds = []
+    for text in (b"first\n", b"second\n"):
+        read_end, write_end = os.pipe()
+        os.write(write_end, text)
+        os.close(write_end)
+        fds.append(read_end)
+    try:
+        run = _runner.ToolRunner(ProcessModule(), "/bin/sh")
+        results = run.run_parallel([["-c", 'read line < /dev/fd/$FD; echo "$WHO $line"']] * 2,
+                                   per_call=[({"WHO": "a", "FD": str(fds[0])}, [fds[0]]),
+                                             ({"WHO": "b", "FD": str(fds[1])}, [fds[1]])])
+    finally:
+        for fd in fds:
+            os.close(fd)
+    assert [r.stdout.strip() for r in results] == ["a first", "b second"]
