@@ -321,16 +321,17 @@ def ensure_exists(state: State) -> None:
 def ensure_config(state: State) -> None:
     """``append_only`` and ``storage_quota`` (the repository config: a file read for local repositories).
 
-    ``borg config`` works only on local repositories: a remote one gets both at creation (``borg init``) and is held
-    append-only by the server's forced ``borg serve --append-only``, so an existing remote config is neither read nor
-    changed (``config_known`` false: the result reports null for both)."""
+    ``borg config`` works only on local repositories: a remote one gets both at creation (``borg init``, whose flags
+    are then what the config says) and is held append-only by the server's forced ``borg serve --append-only``, so a
+    remote config is never read, and an existing one never changed (``config_known`` false: the result reports null
+    for both)."""
     params = state.params
     wanted_append = params.get("append_only")
     if is_remote(state.repo) and not state.created:
         state.config = RepoConfig()
         state.config_known = False
         return
-    if state.listing is not None:
+    if state.listing is not None and not is_remote(state.repo):
         state.config = state.borg.config()
     else:
         state.config = RepoConfig(append_only=bool(wanted_append),

@@ -199,3 +199,17 @@ def test_existing_remote_repository_config_is_left_to_the_server(fake_module, to
     assert result["repo"]["append_only"] is None
     assert result["repo"]["storage_quota"] is None
     assert [cmd[1] for cmd, _kwargs in module.calls] == ["--version", "list"]
+
+
+def test_new_remote_repository_gets_append_only_from_init(fake_module, tool_paths):
+    # Created remotely with `borg init --append-only`; its config is then what init was told, never read back.
+    repo = "ssh://borg@backup.example:2222/srv/borg/repos/db1"
+    listing = {"repository": {"id": "ab", "location": repo}, "encryption": {"mode": "repokey-blake2"}, "archives": []}
+    module = fake_module(params(repo=repo, passphrase="s3cret", append_only=True),
+                         [(0, "borg 1.4.0\n", ""), (13, "", ""), (0, "", ""), (0, json.dumps(listing), "")])
+    result = borg_repo.main(module)
+    assert result["actions"] == ["borg init --encryption repokey-blake2"]
+    assert result["repo"]["append_only"] is True
+    init = module.calls[2][0]
+    assert init[1] == "init" and "--append-only" in init
+    assert "config" not in [cmd[1] for cmd, _kwargs in module.calls]
