@@ -418,4 +418,3 @@ def main(module: Any) -> Dict[str, Any]:
                      + (f"; {len(bad)} newer one(s) failed" if bad else "")
                      + (f", {len(skipped)} were taken after the cutoff" if skipped else "") + ".")
     return result
-

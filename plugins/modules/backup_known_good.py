@@ -237,8 +237,13 @@ walk:
   elements: dict
   contains:
     snapshot: {description: The snapshot (as RV(snapshot))., type: dict}
-    verdict: {description: C(good), C(bad) or C(skipped)., type: str}
-    reasons: {description: Why it is not good, one sentence per failed check., type: list, elements: str}
+    verdict:
+      description: C(good), C(bad) or C(skipped).
+      type: str
+    reasons:
+      description: Why it is not good, one sentence per failed check.
+      type: list
+      elements: str
     checks:
       description: The validations that ran, each with C(check) (its name), C(ok) and C(detail), plus its findings.
       type: list

@@ -323,8 +323,8 @@ def test_borg_searches_without_any_lock_and_without_flags(fake_module, tool_path
     backend = _known_good.backend_for(module, params)
     listing = backend.listing(S13, ["/srv/"])
     backend.restore(S13, str(tmp_path), ["/srv/app"], 1)
-    assert [(e.path, e.kind, e.size) for e in listing] == [("/srv", "dir", 0), ("/srv/a.encrypted", "file", 12),
-                                                          ("/srv/link", "symlink", 0)]
+    kinds = [(e.path, e.kind, e.size) for e in listing]
+    assert kinds == [("/srv", "dir", 0), ("/srv/a.encrypted", "file", 12), ("/srv/link", "symlink", 0)]
     assert listing[1].mtime.startswith("2026-03-12T23:00:00.5")  # borg's local time, with this host's offset
     assert module.commands() == [["list", "--log-json", "--bypass-lock", "--json-lines", "/r::s13", "srv"],
                                  ["extract", "--log-json", "--bypass-lock", "--noflags", "/r::s13", "srv/app"]]

@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # The backup history of a ransomware case, five days, in a restic repository and a borg repository alike:
 #   10th  clean
 #   11th  clean, one legitimate change (notes.txt)
