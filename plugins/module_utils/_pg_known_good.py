@@ -251,7 +251,7 @@ class Trials:
             state_file=state, target=target, backup=backup.name, control="pg_ctl", bin_dir=s.bin_dir,
             os_user=s.os_user, os_group=s.os_group, socket_dir=s.socket_dir, port=s.port, timeout=s.trial_timeout,
             restore_script=None, target_action="pause", server_options=list(extra), login_user=s.login_user,
-            database=s.database, stop_mode="immediate")
+            database=s.database, stop_mode="immediate", start_wait=True)
 
     def controldata(self, recovery: _pitr.Recovery) -> Dict[str, int]:
         rc, out, _err = self.run(recovery._as_user([os.path.join(recovery.bin_dir(), "pg_controldata"), "-D",
@@ -272,8 +272,10 @@ class Trials:
                 port=s.port, socket_dir=s.socket_dir, conf_dir=s.conf_dir, controldata=self.controldata(recovery),
                 settings=s.settings)
             recovery.configure()
-            recovery.start()
-            state = recovery.wait()
+            if recovery.start() == 0:
+                state = recovery.wait()
+            else:  # pg_ctl gave up: the postmaster exited during recovery, or is still not ready (the timeout)
+                state = "timeout" if _pitr.postmaster_alive(opts.data_dir) else "stopped"
             if state == "paused":
                 where = recovery.where()
                 record["last_replayed_transaction"] = where["last_replayed_transaction"]

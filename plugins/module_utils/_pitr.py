@@ -342,6 +342,7 @@ class Options:
     login_user: str = ""  # psql's -U (the OS user's name when empty)
     database: str = "postgres"
     stop_mode: str = "fast"
+    start_wait: bool = False
 
 
 def options_from_params(params: Dict[str, Any]) -> Options:
@@ -416,16 +417,20 @@ class Recovery:
             self._cmd(self._as_user([os.path.join(self.bin_dir(), "pg_ctl"), "-D", self.opts.data_dir, "-m",
                                      self.opts.stop_mode, "-w", "-t", "120", "stop"]), "pg_ctl stop", ok=(0, 1))
 
-    def start(self) -> None:
-        """Start in recovery; a failure here is read from the state file and the postmaster, not raised."""
+    def start(self) -> int:
+        """Start in recovery; a failure here is read from the state file and the postmaster, not raised. Returns the
+        return code: with ``start_wait`` (pg_ctl only) pg_ctl waits until the server accepts connections (a hot
+        standby does once consistent) and fails at once when the postmaster exits during recovery."""
         if self.opts.control == "systemd":
-            self.run(["systemctl", "start", self.opts.service])
-        else:
-            log = self.opts.data_dir + ".log"
-            options = ["-o", " ".join(shlex.quote(o) for o in self.opts.server_options)] \
-                if self.opts.server_options else []
-            self.run(self._as_user([os.path.join(self.bin_dir(), "pg_ctl"), "-D", self.opts.data_dir, "-l", log,
-                                    *options, "-W", "start"]))
+            rc, _out, _err = self.run(["systemctl", "start", self.opts.service])
+            return rc
+        log = self.opts.data_dir + ".log"
+        options = ["-o", " ".join(shlex.quote(o) for o in self.opts.server_options)] \
+            if self.opts.server_options else []
+        wait = ["-w", "-t", str(self.opts.timeout)] if self.opts.start_wait else ["-W"]
+        rc, _out, _err = self.run(self._as_user([os.path.join(self.bin_dir(), "pg_ctl"), "-D", self.opts.data_dir,
+                                                 "-l", log, *options, *wait, "start"]))
+        return rc
 
     def move_aside(self, stamp: str) -> Optional[str]:
         if not os.path.lexists(self.opts.data_dir):
@@ -481,14 +486,16 @@ class Recovery:
         signal = os.path.join(self.opts.data_dir, "recovery.signal")
         deadline = self.clock() + self.opts.timeout
         grace = self.clock() + 10  # a server that just started may not have written postmaster.pid yet
+        seen = False  # a postmaster seen running and then gone has stopped: no need to sit out the grace
         while True:
             alive = postmaster_alive(self.opts.data_dir)
+            seen = seen or alive
             if alive and self.opts.target_action == "pause":
                 if self.accepts_connections() and self.replay_paused():
                     return "paused"
             elif alive and not os.path.exists(signal) and self.accepts_connections():
                 return "promoted"
-            if not alive and self.clock() > grace:
+            if not alive and (seen or self.clock() > grace):
                 return "stopped"
             if self.clock() > deadline:
                 return "timeout"

@@ -184,6 +184,10 @@ def test_pg_ctl_gets_the_options_quoted_for_its_shell(tmp_path):
     argv = calls[0]
     assert argv[:4] == ["runuser", "-u", "postgres", "--"]
     assert argv[argv.index("-o") + 1] == "-c listen_addresses= -c 'unix_socket_directories=/s b/sock'"
+    assert argv[-2:] == ["-W", "start"]  # pg_pitr does not wait for pg_ctl
+    opts.start_wait, opts.timeout = True, 90
+    _pitr.Recovery(opts, lambda argv: calls.append(argv) or (1, "", "")).start()
+    assert calls[1][-4:] == ["-w", "-t", "90", "start"]  # a sandbox waits: a postmaster that exits fails pg_ctl
 
 
 def test_wait_returns_paused_only_when_replay_paused(tmp_path, monkeypatch):
