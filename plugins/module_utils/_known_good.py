@@ -25,26 +25,25 @@ import datetime as dt
 import os
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from ansible_collections.restoreops.dr.plugins.module_utils import _content
 from ansible_collections.restoreops.dr.plugins.module_utils._borg.cli import BorgCLI
 from ansible_collections.restoreops.dr.plugins.module_utils._errors import InputError, RestoreOpsError
 from ansible_collections.restoreops.dr.plugins.module_utils._restic.cli import Restic, tool_runner
 from ansible_collections.restoreops.dr.plugins.module_utils._restore import (
-    Backend,
     BorgBackend,
-    Listed,
     ResticBackend,
     Snapshot,
     in_scope,
     load_manifest,
+    parse_borg_items,
     tree_stats,
     verify_against_manifest,
 )
 from ansible_collections.restoreops.dr.plugins.module_utils._sandbox import Sandbox, check_sandbox_path, remove
 from ansible_collections.restoreops.dr.plugins.module_utils._secrets import SecretSource
-from ansible_collections.restoreops.dr.plugins.module_utils._time import UTC, parse_time
+from ansible_collections.restoreops.dr.plugins.module_utils._time import UTC, parse_time, with_offset
 
 CHECK_TYPES = ("exists", "json", "text", "sqlite", "entropy")
 LISTED = 20  # paths listed per finding (all are counted)
@@ -61,6 +60,58 @@ def manifest_digests(path: str) -> Dict[str, str]:
 def verify_sample(root: str, digests: Mapping[str, str], includes: Sequence[str]) -> Dict[str, Any]:
     """``checked``, ``missing``, ``mismatched``, ``ok`` of the sample restored under ``root``."""
     return verify_against_manifest(root, dict(digests), includes, threads=2)
+
+
+# --- the tools, read-only ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Listed:
+    """One member of a restore point's listing, with its path as on the backed-up host."""
+
+    path: str
+    kind: str  # file, dir, symlink or what the tool calls it
+    size: int = 0
+    mtime: str = ""
+
+
+BORG_KINDS = {"-": "file", "d": "dir", "l": "symlink"}
+
+
+class ResticReader(ResticBackend):
+    """restic for a search: no repository lock for anything (``snapshots`` and ``ls`` never take one; the restore
+    gets ``--no-lock``) unless ``lock``, and the listing of a snapshot's members."""
+
+    def __init__(self, restic: Restic, lock: bool = False) -> None:
+        super().__init__(restic)
+        if not lock:
+            self.limit.append("--no-lock")
+
+    def listing(self, snapshot: Snapshot, paths: Sequence[str] = ()) -> List[Listed]:
+        return [Listed(path=node["path"], kind=str(node.get("type") or ""), size=int(node.get("size") or 0),
+                       mtime=str(node.get("mtime") or "")) for node in self.restic.ls(snapshot.id, paths)]
+
+
+class BorgReader(BorgBackend):
+    """borg for a search (its :class:`BorgCLI` built with ``bypass_lock`` unless the caller wants the lock): one
+    ``borg extract --noflags`` per sample (no restored immutable flag can keep the sandbox from being removed), and
+    the listing of an archive's members."""
+
+    def restore(self, snapshot: Snapshot, dest: str, includes: Sequence[str], workers: int) -> Dict[str, Any]:
+        self.borg.run(["extract", "--noflags", f"{self.repository}::{snapshot.name}",
+                       *[p.strip("/") for p in includes]], cwd=dest, check=True,
+                      error=f"borg extract of {snapshot.name} failed")
+        return {"workers": 1}
+
+    def listing(self, snapshot: Snapshot, paths: Sequence[str] = ()) -> List[Listed]:
+        result = self.borg.run(["list", "--json-lines", f"{self.repository}::{snapshot.name}",
+                                *[p.strip("/") for p in paths]], check=True,
+                               error=f"borg list of {snapshot.name} failed")
+        return [Listed(path="/" + item.path.lstrip("/"), kind=BORG_KINDS.get(item.type, item.type), size=item.size,
+                       mtime=with_offset(item.mtime) or "") for item in parse_borg_items(result.stdout)]
+
+
+Reader = Union[ResticReader, BorgReader]
 
 
 # --- pure decisions -------------------------------------------------------------------------------------------------
@@ -245,7 +296,7 @@ def skipped_record(snapshot: Snapshot, before: dt.datetime) -> Dict[str, Any]:
 class Search:
     """One search: the backend, the sandbox and the validations; :meth:`evaluate` judges one snapshot."""
 
-    def __init__(self, backend: Backend, sandbox: Sandbox, params: Mapping[str, Any], specs: Sequence[CheckSpec],
+    def __init__(self, backend: Reader, sandbox: Sandbox, params: Mapping[str, Any], specs: Sequence[CheckSpec],
                  markers: _content.MarkerPatterns, clock: Callable[[], float] = time.monotonic) -> None:
         self.backend = backend
         self.sandbox = sandbox
@@ -356,17 +407,17 @@ def _check_params(params: Mapping[str, Any]) -> None:
         raise InputError("max_snapshots must not be negative (0 examines every candidate).")
 
 
-def backend_for(module: Any, params: Mapping[str, Any]) -> Backend:
+def backend_for(module: Any, params: Mapping[str, Any]) -> Reader:
     """The tool, read-only towards the repository unless ``repository_lock``."""
     secret = SecretSource(value=params.get("password"), file=params.get("password_file"),
                           command=params.get("password_command"), label="password").validate()
     lock = bool(params.get("repository_lock"))
     if params["tool"] == "restic":
-        return ResticBackend(Restic(tool_runner(module, params["repository"], secret, params.get("env"),
-                                                params.get("cache_dir"), params.get("binary"))), no_lock=not lock)
+        return ResticReader(Restic(tool_runner(module, params["repository"], secret, params.get("env"),
+                                               params.get("cache_dir"), params.get("binary"))), lock=lock)
     borg = BorgCLI(module, secret, binary=params.get("binary"), repo=params["repository"], purpose="restore",
                    key_file=params.get("key_file"), extra_env=params.get("env"), bypass_lock=not lock)
-    return BorgBackend(borg, params["repository"], extract_options=["--noflags"])
+    return BorgReader(borg, params["repository"])
 
 
 def main(module: Any) -> Dict[str, Any]:

@@ -302,19 +302,6 @@ def tree_stats(root: str) -> tuple[int, int]:
 # --- the tools ---------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Listed:
-    """One member of a restore point's listing, with its path as on the backed-up host."""
-
-    path: str
-    kind: str  # file, dir, symlink or what the tool calls it
-    size: int = 0
-    mtime: str = ""
-
-
-BORG_KINDS = {"-": "file", "d": "dir", "l": "symlink"}
-
-
 class Backend:
     """What the restore needs from a tool: list restore points, restore one into a directory."""
 
@@ -331,19 +318,11 @@ class Backend:
         """Bytes the whole restore point holds once restored (an upper bound when includes narrow it)."""
         raise NotImplementedError
 
-    def listing(self, snapshot: Snapshot, paths: Sequence[str] = ()) -> list[Listed]:
-        """Every member of the restore point (below ``paths`` when given), read from its metadata only."""
-        raise NotImplementedError
-
 
 class ResticBackend(Backend):
-    """``no_lock``: take no repository lock for the restore either (``snapshots`` and ``ls`` never take one)."""
-
-    def __init__(self, restic: Restic, limit_download: int | None = None, no_lock: bool = False) -> None:
+    def __init__(self, restic: Restic, limit_download: int | None = None) -> None:
         self.restic = restic
         self.limit = ["--limit-download", str(limit_download)] if limit_download else []
-        if no_lock:
-            self.limit.append("--no-lock")
 
     def version(self) -> str:
         return version_string(self.restic.version())
@@ -358,19 +337,11 @@ class ResticBackend(Backend):
     def size(self, snapshot: Snapshot) -> int:
         return self.restic.restore_size(snapshot.id)
 
-    def listing(self, snapshot: Snapshot, paths: Sequence[str] = ()) -> list[Listed]:
-        return [Listed(path=node["path"], kind=str(node.get("type") or ""), size=int(node.get("size") or 0),
-                       mtime=str(node.get("mtime") or "")) for node in self.restic.ls(snapshot.id, paths)]
-
 
 class BorgBackend(Backend):
-    """``extract_options`` go to every ``borg extract`` (a sandbox restore passes ``--noflags``, so that no restored
-    immutable flag keeps the sandbox from being removed)."""
-
-    def __init__(self, borg: BorgCLI, repository: str, extract_options: Sequence[str] = ()) -> None:
+    def __init__(self, borg: BorgCLI, repository: str) -> None:
         self.borg = borg
         self.repository = repository
-        self.extract_options = list(extract_options)
 
     def version(self) -> str:
         return version_string(self.borg.version())
@@ -386,29 +357,21 @@ class BorgBackend(Backend):
         archive = f"{self.repository}::{snapshot.name}"
         paths = [p.strip("/") for p in includes]
         error = f"borg extract of {snapshot.name} failed"
-        extract = ["extract", *self.extract_options, archive]
         if workers <= 1:
-            self.borg.run([*extract, *paths], cwd=dest, check=True, error=error)
+            self.borg.run(["extract", archive, *paths], cwd=dest, check=True, error=error)
             return {"workers": 1}
         listing = self.borg.run(["list", "--json-lines", archive, *paths], check=True)
         plan = plan_parallel_extract(parse_borg_items(listing.stdout), workers)
         if plan.workers <= 1:
-            self.borg.run([*extract, *paths], cwd=dest, check=True, error=error)
+            self.borg.run(["extract", archive, *paths], cwd=dest, check=True, error=error)
             return {"workers": 1}
-        self.borg.run_parallel([[*extract, *group] for group in plan.groups], cwd=dest, error=error)
+        self.borg.run_parallel([["extract", archive, *group] for group in plan.groups], cwd=dest, error=error)
         fixed = restore_dir_metadata(dest, plan.upper_dirs)
         return {"workers": plan.workers, "split_depth": plan.depth, "upper_dirs_restored": fixed}
 
     def size(self, snapshot: Snapshot) -> int:
         data = self.borg.run_json(["info", "--json", f"{self.repository}::{snapshot.name}"])
         return int(data["archives"][0]["stats"]["original_size"])
-
-    def listing(self, snapshot: Snapshot, paths: Sequence[str] = ()) -> list[Listed]:
-        archive = f"{self.repository}::{snapshot.name}"
-        result = self.borg.run(["list", "--json-lines", archive, *[p.strip("/") for p in paths]], check=True,
-                               error=f"borg list of {snapshot.name} failed")
-        return [Listed(path="/" + item.path.lstrip("/"), kind=BORG_KINDS.get(item.type, item.type), size=item.size,
-                       mtime=with_offset(item.mtime) or "") for item in parse_borg_items(result.stdout)]
 
 
 def borg_cli(module: Any, params: Mapping[str, Any], secret: SecretSource) -> BorgCLI:

@@ -9,7 +9,8 @@ import pytest
 
 from ansible_collections.restoreops.dr.plugins.module_utils import _content, _known_good
 from ansible_collections.restoreops.dr.plugins.module_utils._errors import InputError, RestoreOpsError, UnsafeError
-from ansible_collections.restoreops.dr.plugins.module_utils._restore import Backend, Listed, Snapshot
+from ansible_collections.restoreops.dr.plugins.module_utils._known_good import Listed
+from ansible_collections.restoreops.dr.plugins.module_utils._restore import Backend, Snapshot
 from ansible_collections.restoreops.dr.plugins.module_utils._sandbox import MARKER, Sandbox, check_sandbox_path
 
 UTC = dt.UTC
