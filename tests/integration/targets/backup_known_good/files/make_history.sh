@@ -5,13 +5,19 @@
 #   12th  the manifest was recorded, then the data was encrypted in place before the backup ran (no rename)
 #   13th  files renamed to *.encrypted and a ransom note; the manifest recorded after the damage agrees with it
 #   14th  as the 13th (taken after the cutoff the tests give)
-# usage: make_history.sh SRC RESTIC_REPO BORG_REPO PASSFILE MANIFEST_SCRIPT
+# Before each backup the checksum manifest of $src/app is recorded in $src/meta/manifest.json (format 1,
+# {"files": {path: sha256}}, which the manifest readers keep reading), as restoreops.dr.backup_context does.
+# usage: make_history.sh SRC RESTIC_REPO BORG_REPO PASSFILE
 set -euo pipefail
-src=$1 restic_repo=$2 borg_repo=$3 passfile=$4 manifest_script=$5
+src=$1 restic_repo=$2 borg_repo=$3 passfile=$4
 export RESTIC_PASSWORD_FILE="$passfile" BORG_PASSCOMMAND="cat $passfile"
 data="$src/app/data"
 
-manifest() { python3 "$manifest_script" "$src/meta/manifest.json" "$src/app"; }
+manifest() {
+  python3 -c 'import hashlib, json, pathlib, sys
+files = {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in pathlib.Path(sys.argv[1]).rglob("*") if p.is_file()}
+pathlib.Path(sys.argv[2]).write_text(json.dumps({"files": files}))' "$src/app" "$src/meta/manifest.json"
+}
 backup() { # DAY
   restic backup -r "$restic_repo" -q --time "2026-03-$1 02:00:00" "$src"
   (cd / && borg create --timestamp "2026-03-$1T02:00:00" "$borg_repo::app-2026-03-$1" "${src#/}")
