@@ -212,6 +212,7 @@ class Setup:
     query_timeout: int
     trial_timeout: int
     settings: Dict[str, Any]
+    target_action: str = "pause"
 
 
 def log_tail(path: str, lines: int = 3) -> str:
@@ -250,7 +251,7 @@ class Trials:
             wal_archive_dir=s.archive, restore_command=_pitr.default_restore_command(s.script, s.archive, state),
             state_file=state, target=target, backup=backup.name, control="pg_ctl", bin_dir=s.bin_dir,
             os_user=s.os_user, os_group=s.os_group, socket_dir=s.socket_dir, port=s.port, timeout=s.trial_timeout,
-            restore_script=None, target_action="pause", server_options=list(extra), login_user=s.login_user,
+            restore_script=None, target_action=s.target_action, server_options=list(extra), login_user=s.login_user,
             database=s.database, stop_mode="immediate", start_wait=True)
 
     def controldata(self, recovery: _pitr.Recovery) -> Dict[str, int]:
@@ -276,7 +277,7 @@ class Trials:
                 state = recovery.wait()
             else:  # pg_ctl gave up: the postmaster exited during recovery, or is still not ready (the timeout)
                 state = "timeout" if _pitr.postmaster_alive(opts.data_dir) else "stopped"
-            if state == "paused":
+            if state in ("paused", "promoted"):
                 where = recovery.where()
                 record["last_replayed_transaction"] = where["last_replayed_transaction"]
                 rc, out, err = self.run(recovery.psql(s.query), environ_update={"PGOPTIONS": pgoptions(s)})
@@ -296,8 +297,10 @@ class Trials:
 
 
 def pgoptions(setup: Setup) -> str:
-    """The query's session: read-only, with a statement timeout (PGOPTIONS, so the query text stays as given)."""
-    return f"-c default_transaction_read_only=on -c statement_timeout={int(setup.query_timeout) * 1000}"
+    """The query's session (PGOPTIONS, so the query text stays as given): a statement timeout, and read-only unless
+    the sandbox was promoted for a query that writes (into the sandbox, which is thrown away)."""
+    read_only = "-c default_transaction_read_only=on " if setup.target_action == "pause" else ""
+    return f"{read_only}-c statement_timeout={int(setup.query_timeout) * 1000}"
 
 
 def stop_sandbox_server(recovery: _pitr.Recovery) -> None:
@@ -344,6 +347,8 @@ def plan(params: Mapping[str, Any]) -> Tuple[List[_pitr.BaseBackup], dt.datetime
         value = params.get(key)
         if value and not os.path.isabs(value):
             raise InputError(f"{key} must be an absolute path, got {value!r}.")
+    if params.get("target_action", "pause") not in _pitr.TARGET_ACTIONS:
+        raise InputError(f"target_action must be one of {', '.join(_pitr.TARGET_ACTIONS)}.")
     if params.get("expect", "auto") not in EXPECT:
         raise InputError(f"expect must be one of {', '.join(EXPECT)}.")
     if not str(params.get("query") or "").strip():
@@ -500,7 +505,7 @@ def prepare(sandbox: Sandbox, module: Any, params: Mapping[str, Any], backups: L
                  os_group=params["os_group"], login_user=params.get("login_user") or "",
                  database=params["database"], query=params["query"], expect=params["expect"],
                  query_timeout=int(params["query_timeout"]), trial_timeout=int(params["trial_timeout"]),
-                 settings=dict(params.get("settings") or {}))
+                 settings=dict(params.get("settings") or {}), target_action=params.get("target_action") or "pause")
 
 
 def pg_major(backup_path: str, module: Any) -> str:

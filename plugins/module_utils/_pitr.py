@@ -507,10 +507,11 @@ class Recovery:
         return rc == 0
 
     def psql(self, sql: str) -> List[str]:
-        """``psql -X -A -t`` on the server's socket, as the OS user (and ``login_user`` when set)."""
+        """``psql -X -q -A -t`` on the server's socket, as the OS user (and ``login_user`` when set): only the rows
+        are printed, no command tags (a query of several statements prints the rows of each that returns any)."""
         user = ["-U", self.opts.login_user] if self.opts.login_user else []
         return self._as_user([os.path.join(self.bin_dir(), "psql"), "-h", self.opts.socket_dir, "-p",
-                              str(self.opts.port), *user, "-d", self.opts.database, "-X", "-A", "-t", "-v",
+                              str(self.opts.port), *user, "-d", self.opts.database, "-X", "-q", "-A", "-t", "-v",
                               "ON_ERROR_STOP=1", "-c", sql])
 
     def replay_paused(self) -> bool:

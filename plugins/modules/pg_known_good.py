@@ -18,9 +18,9 @@ description:
     the target (the newest one that ended before it), the archived WAL through the collection's restore command
     (which tells a gap in the archive from its end), C(recovery.signal) - into a sandbox below O(sandbox_dir) -
     its own data directory, configuration files and unix socket, its own O(port), no TCP listener. The server
-    pauses at the target as a read-only hot standby (C(recovery_target_action=pause)), so it never starts a new
-    timeline; O(query) runs in a read-only session, and the server is stopped (immediate) and its data directory
-    removed before the next trial.
+    pauses at the target as a read-only hot standby (C(recovery_target_action=pause), see O(target_action)), so
+    it never starts a new timeline; O(query) runs in a read-only session, and the server is stopped (immediate)
+    and its data directory removed before the next trial.
   - The live cluster is never touched, the WAL archive and the base backups are only read. Settings that would
     reach outside the sandbox are overridden on the postmaster's command line, above every configuration file of
     the base backup (C(postgresql.auto.conf) included) - C(archive_mode=off), empty C(archive_command),
@@ -132,6 +132,15 @@ options:
         archiving, C(primary_conninfo), C(hot_standby)) cannot be changed.
     type: dict
     default: {}
+  target_action:
+    description:
+      - What the sandbox server does at the target. V(pause) - it stays a read-only hot standby; the query runs in a
+        read-only session. V(promote) - it ends recovery and becomes a primary on a new timeline of its own (never
+        archived: C(archive_mode) is off), for a query that must write (a temporary table, a function that
+        records); it writes into the sandbox only, which is thrown away.
+    type: str
+    choices: [pause, promote]
+    default: pause
   trial_timeout:
     description: Seconds one sandbox recovery may take to reach its target.
     type: int
@@ -269,6 +278,7 @@ def main() -> None:
             settings=dict(type="dict", default={}),
             trial_timeout=dict(type="int", default=600),
             query_timeout=dict(type="int", default=300),
+            target_action=dict(type="str", choices=["pause", "promote"], default="pause"),
         ),
         supports_check_mode=True,
     )

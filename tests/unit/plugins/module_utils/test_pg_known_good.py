@@ -301,3 +301,94 @@ def test_log_tail(tmp_path):
     assert kg.log_tail(str(log)) == "b | c | d"
     assert kg.log_tail(str(tmp_path / "none")) == ""
     assert os.path.exists(log)
+
+
+# --- one trial, with the commands answered here ------------------------------------------------------------------
+
+
+def fake_postgres(query_answer, *, start_rc=0):
+    """A ``run`` that plays PostgreSQL for one trial: tar unpacks a PG_VERSION, pg_ctl starts, the server pauses."""
+    calls = []
+
+    def run(argv, **kwargs):
+        calls.append((argv, kwargs))
+        tool = os.path.basename(argv[4]) if argv[:2] == ["runuser", "-u"] else argv[0]
+        if tool == "tar" and argv[5] == "-xzf" and argv[6].endswith("base.tar.gz"):
+            with open(os.path.join(argv[-1], "PG_VERSION"), "w") as handle:
+                handle.write("15\n")
+        if tool == "pg_controldata":
+            return 0, CONTROLDATA, ""
+        if tool == "pg_ctl" and argv[-1] == "start":
+            if start_rc == 0:
+                with open(os.path.join(argv[argv.index("-D") + 1], "postmaster.pid"), "w") as handle:
+                    handle.write("4242\n")  # as the postmaster does
+            return start_rc, "", ""
+        if tool == "psql":
+            sql = argv[-1]
+            if "pause_state" in sql:
+                return 0, "t\n", ""
+            if "pg_is_in_recovery" in sql:
+                return 0, "t|2026-03-14 08:00:03.500000|1\n", ""
+            return query_answer
+        return 0, "", ""
+
+    return run, calls
+
+
+def make_setup(tmp_path, box, **change):
+    backups = _pitr.list_base_backups(base_backups(tmp_path / "base", "2026-03-14 07:59:00+00"))
+    values = dict(backups=backups, archive=str(tmp_path / "wal"), sandbox=box, script="/sb/bin/restore",
+                  conf_dir="/sb/conf", socket_dir="/sb/sock", port=54329, bin_dir="/pg/bin", os_user="postgres",
+                  os_group="postgres", login_user="", database="shop", query="SELECT count(*) FROM o WHERE t < 0",
+                  expect="auto", query_timeout=30, trial_timeout=60, settings={})
+    values.update(change)
+    return kg.Setup(**values)
+
+
+def test_one_trial_recovers_pauses_queries_and_cleans_up(tmp_path, monkeypatch):
+    alive = {"value": True}
+    monkeypatch.setattr(_pitr, "postmaster_alive", lambda d: alive["value"])
+    from ansible_collections.restoreops.dr.plugins.module_utils._sandbox import Sandbox
+    with Sandbox(str(tmp_path / "box")) as box:
+        run, calls = fake_postgres((0, "2\n", ""))
+
+        def stop_when_asked(argv, **kwargs):
+            if argv[-1] == "stop":
+                with open(os.path.join(box.path, "trial", "data", "postmaster.pid"), "w") as handle:
+                    handle.write("")  # pg_ctl removed it
+                alive["value"] = False
+            return run(argv, **kwargs)
+
+        trial = kg.Trials(make_setup(tmp_path, box), stop_when_asked, clock=iter(range(100)).__next__)
+        record = trial(at(3))
+        assert os.listdir(os.path.join(box.path, "trial")) == []  # the data directory is gone
+    assert record == {"target": "2026-03-14 08:00:03+00", "base_backup": "b0",
+                      "last_replayed_transaction": "2026-03-14 08:00:03.500000", "outcome": "fail", "value": "2",
+                      "detail": "the query returned 2, not 0", "seconds": 1}
+    argvs = [argv for argv, _kw in calls]
+    start = next(a for a in argvs if a[-1] == "start")
+    assert "-w" in start and "archive_mode=off" in start[start.index("-o") + 1]
+    assert "max_connections=250" in start[start.index("-o") + 1]  # from pg_controldata
+    query = next((a, kw) for a, kw in calls if a[-1] == "SELECT count(*) FROM o WHERE t < 0")
+    assert query[1]["environ_update"]["PGOPTIONS"] == ("-c default_transaction_read_only=on "
+                                                       "-c statement_timeout=30000")
+    assert query[0][query[0].index("-d") + 1] == "shop"
+    assert next(a for a in argvs if a[-1] == "stop")[-6:] == ["-m", "immediate", "-w", "-t", "120", "stop"]
+
+
+def test_a_trial_whose_server_exits_is_unreachable(tmp_path, monkeypatch):
+    monkeypatch.setattr(_pitr, "postmaster_alive", lambda d: False)
+    from ansible_collections.restoreops.dr.plugins.module_utils._sandbox import Sandbox
+    with Sandbox(str(tmp_path / "box")) as box:
+        run, calls = fake_postgres((0, "0\n", ""), start_rc=1)
+        record = kg.Trials(make_setup(tmp_path, box), run)(at(3))
+    assert record["outcome"] == "unreachable"
+    assert record["detail"].startswith("PostgreSQL stopped before reaching the target")
+    assert not any(argv[-1] == "SELECT count(*) FROM o WHERE t < 0" for argv, _kw in calls)
+
+
+def test_a_promoted_sandbox_may_write():
+    setup = kg.Setup(backups=[], archive="", sandbox=None, script="", conf_dir="", socket_dir="", port=1, bin_dir="",
+                     os_user="postgres", os_group="postgres", login_user="", database="postgres", query="x",
+                     expect="auto", query_timeout=5, trial_timeout=5, settings={}, target_action="promote")
+    assert kg.pgoptions(setup) == "-c statement_timeout=5000"
