@@ -136,7 +136,7 @@ options:
     description:
       - What the sandbox server does at the target. V(pause) - it stays a read-only hot standby; the query runs in a
         read-only session. V(promote) - it ends recovery and becomes a primary on a new timeline of its own (never
-        archived: C(archive_mode) is off), for a query that must write (a temporary table, a function that
+        archived, C(archive_mode) is off), for a query that must write (a temporary table, a function that
         records); it writes into the sandbox only, which is thrown away.
     type: str
     choices: [pause, promote]
