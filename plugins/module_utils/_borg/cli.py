@@ -216,8 +216,10 @@ class BorgCLI:
     def __init__(self, module: Any, secret: SecretSource, *, binary: str | None = None, repo: str = "",
                  purpose: str = "manage", unencrypted_ok: bool = False, base_dir: str | None = None,
                  rsh: str | None = None, key_file: str | None = None, lock_wait: int | None = None,
-                 remote_path: str | None = None, extra_env: Mapping[str, Any] | None = None) -> None:
+                 remote_path: str | None = None, extra_env: Mapping[str, Any] | None = None,
+                 bypass_lock: bool = False) -> None:
         self.repo = repo
+        self.bypass_lock = bypass_lock
         self.secret = secret
         self.lock_wait = lock_wait
         self.remote_path = remote_path
@@ -231,9 +233,14 @@ class BorgCLI:
         return self.runner.env
 
     def argv(self, args: Sequence[str]) -> list[str]:
-        """``command --log-json [--lock-wait N] [--remote-path P] rest...``."""
+        """``command --log-json [--bypass-lock | --lock-wait N] [--remote-path P] rest...``.
+
+        ``bypass_lock`` is for readers that must leave no trace in the repository (a search on a repository that may
+        be read-only or under attack); borg then neither takes nor waits for a lock."""
         common = ["--log-json"]
-        if self.lock_wait is not None:
+        if self.bypass_lock:
+            common.append("--bypass-lock")
+        elif self.lock_wait is not None:
             common += ["--lock-wait", str(self.lock_wait)]
         if self.remote_path:
             common += ["--remote-path", self.remote_path]

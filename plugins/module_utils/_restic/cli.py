@@ -266,6 +266,18 @@ class Restic:
             raise self.failure(result, "restic snapshots failed")
         return parse_json(result.stdout, what="output of restic snapshots")
 
+    def ls(self, snapshot: str, paths: Sequence[str] = ()) -> list[dict[str, Any]]:
+        """The nodes of a snapshot (``restic ls --json --no-lock``), below ``paths`` when given; each node is restic's
+        JSON object (``path``, ``type`` file/dir/symlink/..., ``size``, ``mtime``). Reads only: no lock is taken."""
+        args = ["ls", "--json", "--no-lock", snapshot]
+        if paths:
+            args += ["--recursive", *paths]
+        result = self.runner.run(args, check=False)
+        if result.rc != 0:
+            raise self.failure(result, f"restic ls of snapshot {snapshot[:8]} failed")
+        return [entry for entry in json_objects(result.stdout)
+                if "node" in (entry.get("struct_type"), entry.get("message_type")) and "path" in entry]
+
     def lock_ids(self) -> list[str]:
         result = self.runner.run(["list", "locks", "--no-lock"], check=False)
         if result.rc != 0:
