@@ -56,6 +56,9 @@ options:
   before:
     description:
       - Restore the newest restore point strictly older than this time (ISO 8601; UTC when no offset is given).
+      - Accepted forms are C(YYYY-MM-DDTHH:MM[:SS[.fraction]]) with an optional offset (C(Z), C(+HH), C(+HHMM) or
+        C(+HH:MM)), a space allowed instead of the C(T); anything else fails the task with a message naming
+        O(before) and these forms, before any tool runs.
       - Meant for logical corruption that started at a known time, which the later backups faithfully captured.
     type: str
   host:
@@ -63,12 +66,18 @@ options:
       - For restic, only consider snapshots of this host; for borg, only archives whose name starts with this text.
     type: str
   includes:
-    description: Restore only these absolute paths (and everything below them).
+    description:
+      - Restore only these absolute paths (and everything below them), as on the backed-up host.
+      - A relative path, or a path that the chosen restore point does not hold, fails the task before anything is
+        written (a typo would otherwise restore an empty tree and mark it complete).
     type: list
     elements: str
     default: []
   staging_dir:
-    description: Directory that receives C(<snapshot id>/) with the restored tree and the completion marker.
+    description:
+      - Directory that receives C(<snapshot id>/) with the restored tree and the completion marker.
+      - V(/) and a directory inside a local O(repository) are refused, as M(restoreops.dr.borg_repo) refuses a key
+        export inside its repository.
     type: path
     required: true
   manifest_path:

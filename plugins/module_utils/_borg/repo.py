@@ -39,6 +39,7 @@ from ansible_collections.restoreops.dr.plugins.module_utils._borg.repo_files imp
     write_private_file,
 )
 from ansible_collections.restoreops.dr.plugins.module_utils._errors import InputError, LockedError, ToolError
+from ansible_collections.restoreops.dr.plugins.module_utils._paths import path_inside
 from ansible_collections.restoreops.dr.plugins.module_utils._runner import Result, pid_alive, version_string
 from ansible_collections.restoreops.dr.plugins.module_utils._secrets import SecretSource
 from ansible_collections.restoreops.dr.plugins.module_utils._time import with_offset
@@ -67,13 +68,6 @@ def validate_repo(repo: str) -> str:
     if not os.path.isabs(repo):
         raise InputError(f"repo must be an absolute path or an ssh:// URL, got the relative path {repo!r}.")
     return os.path.normpath(repo)
-
-
-def path_inside(path: str, directory: str) -> bool:
-    """True when ``path`` (resolved) is ``directory`` or below it."""
-    real_path = os.path.realpath(path)
-    real_dir = os.path.realpath(directory)
-    return real_path == real_dir or real_path.startswith(real_dir.rstrip(os.sep) + os.sep)
 
 
 # --- listings ---------------------------------------------------------------------------------------------------

@@ -152,6 +152,15 @@ def classify_failure(rc: int, stderr: str) -> str:
     return "other"
 
 
+# The sentences of the two causes users hit most, shared by every module that opens a restic repository (a module
+# that reports problems instead of failing, such as key_escrow_check, uses the same words).
+EXPLANATIONS = {
+    "wrong_password": "The repository did not open: wrong password (restic found no key that it opens)",
+    "no_repository": "There is no restic repository at this location (initialise it first, for example with "
+                     "restoreops.dr.restic_repo)",
+}
+
+
 class ExplainedError(ToolError):
     """A restic failure already given its sentence by :func:`explain`."""
 
@@ -161,11 +170,7 @@ def explain(exc: ToolError) -> ToolError:
     if isinstance(exc, ExplainedError):
         return exc
     kind = classify_failure(exc.rc or 0, exc.stderr)
-    head = {
-        "wrong_password": "The repository did not open: wrong password (restic found no key that it opens)",
-        "no_repository": "There is no restic repository at this location (initialise it first, for example with "
-                         "restoreops.dr.restic_repo)",
-    }.get(kind)
+    head = EXPLANATIONS.get(kind)
     if head is None:
         return exc
     return ExplainedError(f"{head}; nothing was changed. restic said: {exc.msg}", cmd=exc.cmd, rc=exc.rc,
@@ -288,6 +293,15 @@ class Restic:
     def stats_raw_data(self) -> int:
         data = self.runner.run_json(["stats", "--json", "--mode", "raw-data", "--no-lock", "--quiet"])
         return int(data.get("total_size", 0))
+
+    def existing_paths(self, snapshot: str, paths: Sequence[str]) -> set[str]:
+        """Which of the absolute ``paths`` exist in ``snapshot``: ``restic ls --json`` with the paths as filters,
+        not recursive, lists each existing one (with its direct children) and nothing for a missing one."""
+        result = self.runner.run(["ls", "--json", "--no-lock", snapshot, *paths], check=False)
+        if result.rc != 0:
+            raise self.failure(result, f"restic ls of snapshot {snapshot[:8]} failed")
+        listed = {str(entry["path"]) for entry in json_objects(result.stdout) if entry.get("path")}
+        return {path for path in paths if path in listed}
 
     def restore_size(self, snapshot: str) -> int:
         data = self.runner.run_json(["stats", "--json", "--no-lock", "--mode", "restore-size", snapshot])
