@@ -102,6 +102,23 @@ def check_version(text: str) -> tuple[int, int, int]:
     return version
 
 
+# borg before 1.2.5 lets an attacker with write access to the repository (and a way to put files into a backup) fake
+# archives (CVE-2023-36811); 1.2.5 added archive TAM checks, 1.2.6 fixed the upgrade procedure of 1.2.5.
+ARCHIVE_SPOOFING_FIXED = (1, 2, 5)
+
+
+def security_warnings(version: Sequence[int]) -> list[str]:
+    """The known security problems of this borg version, each with its remedy (pure)."""
+    if tuple(version) >= ARCHIVE_SPOOFING_FIXED:
+        return []
+    return [f"borg {version_string(version)} is open to archive spoofing (CVE-2023-36811, fixed in borg 1.2.5): "
+            "upgrade every client of the repository to borg 1.2.6 or newer (on Debian 12, borgbackup 1.4 from "
+            "bookworm-backports: restoreops.dr.backup_tools with backup_tools_borg_from_backports: true), then run "
+            "the repository upgrade borg documents: borg upgrade --show-rc --check-tam REPO on every client, "
+            "borg upgrade --show-rc --check-archives-tam REPO, and borg upgrade --archives-tam REPO once the "
+            "archives are known good. Do not run borg check with the new version before that (docs/reliability.md)."]
+
+
 def has_modern_exit_codes(version: Sequence[int]) -> bool:
     """borg 1.4 and later give specific exit codes under BORG_EXIT_CODES=modern."""
     return tuple(version[:2]) >= (1, 4)

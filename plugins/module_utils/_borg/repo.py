@@ -15,7 +15,11 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from ansible_collections.restoreops.dr.plugins.module_utils._borg.cli import BorgCLI, is_missing_repository
+from ansible_collections.restoreops.dr.plugins.module_utils._borg.cli import (
+    BorgCLI,
+    is_missing_repository,
+    security_warnings,
+)
 from ansible_collections.restoreops.dr.plugins.module_utils._borg.locks import (
     LockDecision,
     annotate_alive,
@@ -396,6 +400,9 @@ def main(module: Any) -> dict[str, Any]:
     version = borg.version()
     state = State(params=params, secret=secret, borg=borg, changes=Changes(), check_mode=bool(module.check_mode))
     result: dict[str, Any] = {"borg_version": version_string(version)}
+    for warning in security_warnings(version):
+        if hasattr(module, "warn"):
+            module.warn(warning)
 
     my_host = local_host_id()
     result["host_id"] = my_host

@@ -192,3 +192,14 @@ def test_version_refuses_borg2_before_anything_else(fake_module, tool_paths):
     with pytest.raises(UnsupportedVersionError):
         cli.BorgCLI(module, SecretSource()).version()
     assert module.calls[0][0] == ["/usr/bin/borg", "--version"]
+
+
+@pytest.mark.parametrize(("version", "warned"), [((1, 2, 4), True), ((1, 2, 0), True), ((1, 2, 5), False),
+                                                 ((1, 2, 8), False), ((1, 4, 0), False)])
+def test_archive_spoofing_warning_names_the_cve_and_the_remedy(version, warned):
+    warnings = cli.security_warnings(version)
+    assert bool(warnings) is warned
+    if warned:
+        text = warnings[0]
+        assert "CVE-2023-36811" in text and "bookworm-backports" in text
+        assert "borg upgrade --show-rc --check-tam" in text and "--archives-tam" in text
