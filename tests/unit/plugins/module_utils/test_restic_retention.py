@@ -356,7 +356,7 @@ def test_keep_tag_hazard_refuses_before_forget_in_check_mode_too(monkeypatch):
         module = restic_module({"keep_tags": ["keep"], "tags": ["nightly"]},
                                {"version": VERSION, "snapshots": [(0, json.dumps([snap(tags=["nightly"])]), "")]},
                                check_mode=check_mode)
-        with pytest.raises(InputError, match="keep_tags names keep, which no snapshot has.*4568"):
+        with pytest.raises(InputError, match=r"keep_tags names keep, which no snapshot has.*4568"):
             retention.main(module)
         assert module.commands()[-1] == ["snapshots", "--json", "--no-lock", "--tag", "nightly"]
         assert not any(cmd[0] == "forget" for cmd in module.commands())
