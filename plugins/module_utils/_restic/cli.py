@@ -17,6 +17,7 @@ JSON lines (status, errors, a summary) and added ``--overwrite``. :func:`classif
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
@@ -24,6 +25,7 @@ from urllib.parse import urlsplit
 
 from ansible_collections.restoreops.dr.plugins.module_utils import _runner
 from ansible_collections.restoreops.dr.plugins.module_utils._errors import InputError, ToolError, run_module
+from ansible_collections.restoreops.dr.plugins.module_utils._restic.repo_files import local_repository_path
 from ansible_collections.restoreops.dr.plugins.module_utils._runner import Result, ToolRunner, json_objects, parse_json
 from ansible_collections.restoreops.dr.plugins.module_utils._secrets import SecretSource
 
@@ -62,9 +64,20 @@ def secrets_of(repository: str, password: SecretSource, env: Mapping[str, Any] |
     return values
 
 
+def check_repository(repository: str) -> str:
+    """A local repository must be an absolute path (a backend URL is taken as it is); else InputError."""
+    local = local_repository_path(repository or "")
+    if local is not None and not os.path.isabs(local):
+        raise InputError(f"repository must be an absolute path or a backend URL (rest:, s3:, sftp:, ...), got "
+                         f"{repository!r}: a relative path would be resolved against the module's working "
+                         "directory.")
+    return repository
+
+
 def tool_runner(module: Any, repository: str, password: SecretSource, env: Mapping[str, Any] | None,
                 cache_dir: str | None, binary: str | None) -> ToolRunner:
     """A runner for restic on ``repository``: repository, password and credentials in its environment only."""
+    check_repository(repository)
     return ToolRunner(module=module, binary=binary or "restic", env=restic_env(repository, password, env, cache_dir),
                       secrets=secrets_of(repository, password, env), name="restic")
 

@@ -155,3 +155,15 @@ def test_cat_config_missing_and_wrong_password(fake_module, tool_paths):
     with pytest.raises(ToolError, match="did not open: wrong password"):
         restic.cat_config()
     assert restic.cat_config() == {"version": 2, "id": "abc"}
+
+
+@pytest.mark.parametrize("repository", ["offsite/restic", "local:offsite/restic", "./restic", ""])
+def test_a_relative_local_repository_is_refused(repository):
+    with pytest.raises(InputError, match="repository must be an absolute path or a backend URL"):
+        cli.check_repository(repository)
+
+
+@pytest.mark.parametrize("repository", ["/srv/restic", "local:/srv/restic", "rest:http://127.0.0.1:8000/r",
+                                        "s3:http://127.0.0.1:9000/bucket", "sftp:backup@host:/srv/r"])
+def test_absolute_and_remote_repositories_pass(repository):
+    assert cli.check_repository(repository) == repository
