@@ -161,11 +161,12 @@ def log_messages(stderr: str, levels: Sequence[str] = ("ERROR", "CRITICAL")) -> 
 
 
 def last_error_message(stderr: str) -> str:
-    """The first line of the last ERROR log message, skipping borg's "Local Exception" header."""
+    """The first line of the last ERROR log message, skipping borg's "Local Exception" header and the traceback
+    borg logs after an unexpected error (its own line, which must never become a task's message)."""
     for entry in reversed(list(json_objects(stderr))):
-        if entry.get("type") == "log_message" and entry.get("levelname") == "ERROR":
+        if entry.get("type") == "log_message" and entry.get("levelname") in ("ERROR", "CRITICAL"):
             message = str(entry.get("message", "")).strip().splitlines()
-            if message and message[0] != "Local Exception":
+            if message and message[0] != "Local Exception" and not message[0].startswith("Traceback"):
                 return message[0]
     return ""
 
@@ -305,8 +306,9 @@ class BorgCLI:
         """A ToolError that names the cause: wrong passphrase, failed passcommand, lock, connection, or borg's own
         last error message."""
         ids = error_ids(result.rc, result.stderr)
-        messages = log_messages(result.stderr)
-        reason = messages[-1] if messages else f"rc={result.rc}"
+        messages = [m.splitlines()[0] for m in log_messages(result.stderr)
+                    if m.strip() and not m.startswith("Traceback") and m != "Local Exception"]
+        reason = last_error_message(result.stderr) or (messages[-1] if messages else f"rc={result.rc}")
         if "PassphraseWrong" in ids:
             msg = (f"The passphrase is wrong for {self.repo} (borg: PassphraseWrong); check passphrase, "
                    "passphrase_file or passcommand.")
@@ -314,6 +316,9 @@ class BorgCLI:
             msg = f"The passcommand failed (borg: {reason})."
         elif any(i.startswith("Lock") for i in ids):
             msg = f"{what}: the repository {self.repo} is locked and the lock could not be taken (borg: {reason})"
+        elif any(i in ("IntegrityError", "FileIntegrityError", "Repository.CheckNeeded") for i in ids):
+            msg = (f"{what}: the repository {self.repo} is damaged (borg: {reason}); run borg check on it, and "
+                   "restore from another archive or another copy of the repository")
         elif any(i.startswith("Connection") for i in ids):
             remote = [m for m in log_messages(result.stderr, levels=("WARNING", "ERROR", "CRITICAL"))
                       if m.startswith("Remote:")]

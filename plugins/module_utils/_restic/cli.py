@@ -236,6 +236,26 @@ def parse_restore_output(version: Sequence[int], stdout: str, stderr: str) -> Re
     return RestoreOutcome(summary, errors)
 
 
+# What restic says when a pack or blob does not decrypt or match its hash: the repository is damaged.
+DAMAGE_MARKERS = ("ciphertext verification failed", "decrypting blob", "hash does not match", "invalid data returned",
+                  "unexpected EOF", "checksum mismatch", "does not match")
+_RESTORE_ERROR_RE = re.compile(r"^ignoring error for (?P<item>.*?): (?P<message>.+)$")
+
+
+def restore_errors(stderr: str) -> list[tuple[str, str]]:
+    """The per-file errors of a failed restore, as (path, message): restic 0.17+'s JSON ``error`` lines, or the
+    ``ignoring error for PATH: MESSAGE`` lines older versions print; repeats are dropped, order kept."""
+    found: list[tuple[str, str]] = []
+    for entry in json_objects(stderr):
+        if entry.get("message_type") == "error":
+            found.append((str(entry.get("item", "")), str((entry.get("error") or {}).get("message", ""))))
+    for line in (stderr or "").splitlines():
+        match = _RESTORE_ERROR_RE.match(line.strip())
+        if match:
+            found.append((match.group("item"), match.group("message")))
+    return list(dict.fromkeys(found))
+
+
 # --- the wrapper ------------------------------------------------------------------------------------------------
 
 class Restic:
@@ -329,5 +349,15 @@ class Restic:
         args = restore_args(version, snapshot, target, includes, overwrite, extra)
         result = self.runner.run(args, check=False)
         if result.rc != 0:
-            raise self.failure(result, f"restic restore of snapshot {snapshot[:8]} failed")
+            errors = restore_errors(result.stderr)
+            if not errors:
+                raise self.failure(result, f"restic restore of snapshot {snapshot[:8]} failed")
+            first = "; ".join(f"{item}: {message}" if item else message for item, message in errors[:3])
+            damaged = any(marker in message for _item, message in errors for marker in DAMAGE_MARKERS)
+            raise ToolError(
+                f"restic restore of snapshot {snapshot[:8]} failed with {len(errors)} error(s): {first}"
+                + ("; the repository is damaged: run restic check --read-data on it, and restore from another "
+                   "snapshot or copy" if damaged else ""),
+                cmd=result.cmd, rc=result.rc, stdout=result.stdout[-4000:], stderr=result.stderr[-4000:],
+                restore_errors=[{"item": item, "message": message} for item, message in errors[:20]])
         return parse_restore_output(version, result.stdout, result.stderr)
