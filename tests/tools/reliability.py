@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright: restoreops.dr contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Print the reliability figures of a test run from its logs (docs/reliability.md explains each one).
