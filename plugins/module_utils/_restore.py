@@ -85,6 +85,19 @@ def select_snapshot(snapshots: Sequence[Snapshot], wanted: str = "latest",
     return candidates[-1]
 
 
+def refuse_stale(snapshot: Snapshot, max_age_hours: float | None, now: dt.datetime) -> None:
+    """InputError when the restore point is older than ``max_age_hours`` (the RPO): the newest backup missing the
+    recent data means backups stopped, which the operator must know before restoring (pure)."""
+    if max_age_hours is None:
+        return
+    age = (now - parse_time(snapshot.time)).total_seconds() / 3600
+    if age > max_age_hours:
+        raise InputError(
+            f"The restore point {snapshot.name or snapshot.id[:8]} ({snapshot.time}) is {age:.1f} h old, older than "
+            f"max_age_hours={max_age_hours:g} (the RPO): the data since then is not in it, and the backups may have "
+            "stopped. Nothing was restored. Set allow_stale: true to restore it anyway.", age_hours=round(age, 2))
+
+
 def parse_restic_snapshots(data: Any) -> list[Snapshot]:
     return [Snapshot(id=s["id"], time=s["time"], name=s.get("short_id", s["id"][:8]), host=s.get("hostname", ""),
                      paths=tuple(s.get("paths") or ()), tags=tuple(s.get("tags") or ()))
@@ -545,6 +558,9 @@ def _check_params(params: dict[str, Any]) -> dt.datetime | None:
     refuse_root("staging_dir", staging_dir, what)
     refuse_inside_repository("staging_dir", staging_dir, _repository_dir(params),
                              "restored data would be written into the backup store")
+    max_age = params.get("max_age_hours")
+    if max_age is not None and max_age <= 0:
+        raise InputError(f"max_age_hours must be greater than 0, got {max_age:g}.")
     for key in ("parallel", "lock_wait", "limit_download", "expected_bytes"):
         value = params.get(key)
         if value is not None and value < 0:
@@ -570,6 +586,8 @@ def main(module: Any) -> dict[str, Any]:
 
     version = backend.version()
     snapshot = select_snapshot(backend.snapshots(params.get("host")), params["snapshot"], before)
+    if not params.get("allow_stale"):
+        refuse_stale(snapshot, params.get("max_age_hours"), dt.datetime.now(dt.timezone.utc))
     staging = os.path.join(params["staging_dir"], snapshot.id)
     marker = staging + MARKER_SUFFIX
     result: dict[str, Any] = {"changed": False, "snapshot": snapshot.as_dict(), "staging_path": staging,

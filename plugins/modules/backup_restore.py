@@ -61,6 +61,16 @@ options:
         O(before) and these forms, before any tool runs.
       - Meant for logical corruption that started at a known time, which the later backups faithfully captured.
     type: str
+  max_age_hours:
+    description:
+      - The recovery point objective in hours. A chosen restore point older than this fails the task before anything
+        is written (the backups may have stopped, and the data since then is not in it), in check mode too, so a
+        preflight sees it. Unset, any age is accepted.
+    type: float
+  allow_stale:
+    description: Restore a restore point older than O(max_age_hours) all the same (the operator knows).
+    type: bool
+    default: false
   host:
     description:
       - For restic, only consider snapshots of this host; for borg, only archives whose name starts with this text.
@@ -282,6 +292,8 @@ def main() -> None:
             "snapshot": {"type": "str", "default": "latest"},
             "before": {"type": "str"},
             "host": {"type": "str"},
+            "max_age_hours": {"type": "float"},
+            "allow_stale": {"type": "bool", "default": False},
             "includes": {"type": "list", "elements": "str", "default": []},
             "staging_dir": {"type": "path", "required": True},
             "manifest_path": {"type": "path"},

@@ -340,3 +340,15 @@ def test_borg_missing_includes_reads_one_listing():
     snap = Snapshot(id="e" * 64, name="host-1", time="2026-03-14T02:00:00Z")
     assert backend.missing_includes(snap, ["/srv/app/conf", "/srv/nope", "/srv"]) == ["/srv/nope"]
     assert len(module.calls) == 1
+
+
+def test_a_restore_point_older_than_the_rpo_is_refused():
+    snap = Snapshot(id="f" * 64, name="ffffffff", time="2026-03-14T02:00:00Z")
+    now = dt.datetime(2026, 3, 15, 4, 0, tzinfo=dt.UTC)
+    with pytest.raises(InputError, match=r"is 26\.0 h old, older than max_age_hours=25 .*allow_stale") as caught:
+        _restore.refuse_stale(snap, 25, now)
+    assert caught.value.details["age_hours"] == 26.0
+    _restore.refuse_stale(snap, 27, now)
+    _restore.refuse_stale(snap, None, now)
+    with pytest.raises(InputError, match="max_age_hours must be greater than 0"):
+        _restore._check_params({"tool": "restic", "repository": "/r", "staging_dir": "/s", "max_age_hours": 0})
