@@ -27,7 +27,7 @@ from pathlib import Path
 
 MIN_BAD_INPUTS = 8
 ROOT = Path(__file__).resolve().parents[2]
-LINE = re.compile(r"RELIABILITY (bad-input|check-mode|role-check-mode|fault) (\S+)(?: (.*?))?\"?,?$")
+LINE = re.compile(r'RELIABILITY (bad-input|check-mode|role-check-mode|fault) ([^\s"]+)(?: ([^"]*))?')
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
