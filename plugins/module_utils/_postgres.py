@@ -54,7 +54,7 @@ def connection_kwargs(params: Dict[str, Any]) -> Dict[str, Any]:
         "dbname": params.get("login_db") or "postgres",
         "user": params.get("login_user") or "postgres",
         "port": int(params.get("port") or 5432),
-        "connect_timeout": int(params.get("connect_timeout") or 10),
+        "connect_timeout": int(10 if params.get("connect_timeout") is None else params["connect_timeout"]),
         "sslmode": params.get("ssl_mode") or "prefer",
         "application_name": APPLICATION_NAME,
     }

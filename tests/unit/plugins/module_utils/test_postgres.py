@@ -93,6 +93,8 @@ def test_connection_kwargs_defaults_leave_host_to_libpq():
 def test_connection_kwargs_rejects_zero_timeout():
     with pytest.raises(InputError, match="connect_timeout"):
         pg.connection_kwargs({"connect_timeout": -1})
+    with pytest.raises(InputError, match="connect_timeout must be at least 1 second"):
+        pg.connection_kwargs({"connect_timeout": 0})  # zero was taken as "unset" and became 10
 
 
 @pytest.mark.parametrize(("message", "sqlstate", "reason"), [
