@@ -107,6 +107,7 @@ def test_connection_kwargs_rejects_zero_timeout():
     ("connection to server at \"127.0.0.1\", port 1 failed: Connection refused", None, "refused"),
     ('connection to server on socket "/x/.s.PGSQL.5432" failed: No such file or directory', None, "refused"),
     ("timeout expired", None, "timeout"),
+    ('failed: FATAL:  role "nobody_here" does not exist', None, "role"),
     ("SSL error", None, "other"),
 ])
 def test_classify_connect_error(message, sqlstate, reason):
