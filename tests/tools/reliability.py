@@ -11,6 +11,8 @@ assertion that proves it (tests/integration/targets/setup_reliability, extension
     RELIABILITY role-check-mode <role> <host> (...)  a role's Molecule check step left the hashed paths unchanged
     RELIABILITY fault <name>                       a fault the collection survived (named)
 
+A bad input that is also a fault survived says both on one line, separated by "; ".
+
     reliability.py [--require] LOG...
 
 With --require, exit 1 unless every module (plugins/modules/*.py) has at least MIN_BAD_INPUTS bad inputs and a
@@ -27,7 +29,7 @@ from pathlib import Path
 
 MIN_BAD_INPUTS = 8
 ROOT = Path(__file__).resolve().parents[2]
-LINE = re.compile(r'RELIABILITY (bad-input|check-mode|role-check-mode|fault) ([^\s"]+)(?: ([^"]*))?')
+LINE = re.compile(r'RELIABILITY (bad-input|check-mode|role-check-mode|fault) ([^\s";]+)(?: ([^";]*))?')
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
@@ -41,8 +43,7 @@ def read(logs: list[str]) -> dict[str, dict[str, set[str]]]:
             line = ANSI.sub("", raw).strip().lstrip("│").strip()
             if '"msg": "RELIABILITY' not in line and not line.startswith("RELIABILITY"):
                 continue
-            match = LINE.search(line)
-            if match:
+            for match in LINE.finditer(line):  # a bad input that is also a fault says both, split by ';'
                 kind, subject, rest = match.group(1), match.group(2), (match.group(3) or "").strip()
                 found[kind][subject].add(rest)
     return found
