@@ -41,4 +41,10 @@ part() { # NAME CMD...
 part integration make --no-print-directory integration
 part molecule make --no-print-directory molecule
 if [ -x tests/lab/drill.sh ]; then part drill tests/lab/drill.sh --small; fi
+# The reliability figures (docs/reliability.md), read from the parts' logs: bad inputs per module, check-mode runs
+# whose hashed trees stayed equal (modules and roles), faults survived. Too few is a failure.
+if ! python3 tests/tools/reliability.py --require "$logs/integration.log" "$logs/molecule.log" \
+    | tee "$logs/reliability.log" >> "$summary"; then
+  rc=1
+fi
 exit $rc

@@ -56,19 +56,38 @@ options:
   before:
     description:
       - Restore the newest restore point strictly older than this time (ISO 8601; UTC when no offset is given).
+      - Accepted forms are C(YYYY-MM-DDTHH:MM[:SS[.fraction]]) with an optional offset (C(Z), C(+HH), C(+HHMM) or
+        C(+HH:MM)), a space allowed instead of the C(T); anything else fails the task with a message naming
+        O(before) and these forms, before any tool runs.
       - Meant for logical corruption that started at a known time, which the later backups faithfully captured.
     type: str
+  max_age_hours:
+    description:
+      - The recovery point objective in hours. A chosen restore point older than this fails the task before anything
+        is written (the backups may have stopped, and the data since then is not in it), in check mode too, so a
+        preflight sees it. Unset, any age is accepted.
+    type: float
+  allow_stale:
+    description: Restore a restore point older than O(max_age_hours) all the same (the operator knows).
+    type: bool
+    default: false
   host:
     description:
       - For restic, only consider snapshots of this host; for borg, only archives whose name starts with this text.
     type: str
   includes:
-    description: Restore only these absolute paths (and everything below them).
+    description:
+      - Restore only these absolute paths (and everything below them), as on the backed-up host.
+      - A relative path, or a path that the chosen restore point does not hold, fails the task before anything is
+        written (a typo would otherwise restore an empty tree and mark it complete).
     type: list
     elements: str
     default: []
   staging_dir:
-    description: Directory that receives C(<snapshot id>/) with the restored tree and the completion marker.
+    description:
+      - Directory that receives C(<snapshot id>/) with the restored tree and the completion marker.
+      - V(/) and a directory inside a local O(repository) are refused, as M(restoreops.dr.borg_repo) refuses a key
+        export inside its repository.
     type: path
     required: true
   manifest_path:
@@ -273,6 +292,8 @@ def main() -> None:
             "snapshot": {"type": "str", "default": "latest"},
             "before": {"type": "str"},
             "host": {"type": "str"},
+            "max_age_hours": {"type": "float"},
+            "allow_stale": {"type": "bool", "default": False},
             "includes": {"type": "list", "elements": "str", "default": []},
             "staging_dir": {"type": "path", "required": True},
             "manifest_path": {"type": "path"},

@@ -102,6 +102,23 @@ def check_version(text: str) -> tuple[int, int, int]:
     return version
 
 
+# borg before 1.2.5 lets an attacker with write access to the repository (and a way to put files into a backup) fake
+# archives (CVE-2023-36811); 1.2.5 added archive TAM checks, 1.2.6 fixed the upgrade procedure of 1.2.5.
+ARCHIVE_SPOOFING_FIXED = (1, 2, 5)
+
+
+def security_warnings(version: Sequence[int]) -> list[str]:
+    """The known security problems of this borg version, each with its remedy (pure)."""
+    if tuple(version) >= ARCHIVE_SPOOFING_FIXED:
+        return []
+    return [f"borg {version_string(version)} is open to archive spoofing (CVE-2023-36811, fixed in borg 1.2.5): "
+            "upgrade every client of the repository to borg 1.2.6 or newer (on Debian 12, borgbackup 1.4 from "
+            "bookworm-backports: restoreops.dr.backup_tools with backup_tools_borg_from_backports: true), then run "
+            "the repository upgrade borg documents: borg upgrade --show-rc --check-tam REPO on every client, "
+            "borg upgrade --show-rc --check-archives-tam REPO, and borg upgrade --archives-tam REPO once the "
+            "archives are known good. Do not run borg check with the new version before that (docs/reliability.md)."]
+
+
 def has_modern_exit_codes(version: Sequence[int]) -> bool:
     """borg 1.4 and later give specific exit codes under BORG_EXIT_CODES=modern."""
     return tuple(version[:2]) >= (1, 4)
@@ -144,11 +161,12 @@ def log_messages(stderr: str, levels: Sequence[str] = ("ERROR", "CRITICAL")) -> 
 
 
 def last_error_message(stderr: str) -> str:
-    """The first line of the last ERROR log message, skipping borg's "Local Exception" header."""
+    """The first line of the last ERROR log message, skipping borg's "Local Exception" header and the traceback
+    borg logs after an unexpected error (its own line, which must never become a task's message)."""
     for entry in reversed(list(json_objects(stderr))):
-        if entry.get("type") == "log_message" and entry.get("levelname") == "ERROR":
+        if entry.get("type") == "log_message" and entry.get("levelname") in ("ERROR", "CRITICAL"):
             message = str(entry.get("message", "")).strip().splitlines()
-            if message and message[0] != "Local Exception":
+            if message and message[0] != "Local Exception" and not message[0].startswith("Traceback"):
                 return message[0]
     return ""
 
@@ -295,8 +313,9 @@ class BorgCLI:
         """A ToolError that names the cause: wrong passphrase, failed passcommand, lock, connection, or borg's own
         last error message."""
         ids = error_ids(result.rc, result.stderr)
-        messages = log_messages(result.stderr)
-        reason = messages[-1] if messages else f"rc={result.rc}"
+        messages = [m.splitlines()[0] for m in log_messages(result.stderr)
+                    if m.strip() and not m.startswith("Traceback") and m != "Local Exception"]
+        reason = last_error_message(result.stderr) or (messages[-1] if messages else f"rc={result.rc}")
         if "PassphraseWrong" in ids:
             msg = (f"The passphrase is wrong for {self.repo} (borg: PassphraseWrong); check passphrase, "
                    "passphrase_file or passcommand.")
@@ -304,6 +323,9 @@ class BorgCLI:
             msg = f"The passcommand failed (borg: {reason})."
         elif any(i.startswith("Lock") for i in ids):
             msg = f"{what}: the repository {self.repo} is locked and the lock could not be taken (borg: {reason})"
+        elif any(i in ("IntegrityError", "FileIntegrityError", "Repository.CheckNeeded") for i in ids):
+            msg = (f"{what}: the repository {self.repo} is damaged (borg: {reason}); run borg check on it, and "
+                   "restore from another archive or another copy of the repository")
         elif any(i.startswith("Connection") for i in ids):
             remote = [m for m in log_messages(result.stderr, levels=("WARNING", "ERROR", "CRITICAL"))
                       if m.startswith("Remote:")]
