@@ -31,10 +31,11 @@ import collections
 import concurrent.futures
 import contextlib
 import datetime as dt
-import gzip
 import hashlib
+import itertools
 import json
 import os
+import re
 import stat
 import tempfile
 import time
@@ -56,7 +57,8 @@ LEVEL = 6
 LISTED = 100  # verification lists at most this many paths per kind of problem (all are counted)
 _ENTRY_KEYS = ("path", "size", "mtime_ns", "ctime_ns", "inode", "sha256")
 _PREFIX = '{"path":%s,"size":%d,"mtime_ns":%d,"ctime_ns":%d,"inode":%d,"sha256":"'
-_HEX = frozenset("0123456789abcdef")
+_LINE = re.compile(rb'\{"path":"([^"\\\x00-\x1f\x7f-\xff]*)","size":(\d+),"mtime_ns":(\d+),"ctime_ns":(\d+),'
+                   rb'"inode":(\d+),"sha256":"([0-9a-f]{64})"\}\Z').match
 
 
 class ManifestError(Exception):
@@ -162,49 +164,84 @@ def walk(tops: Iterable[str], exclude: Iterable[str] = (),
             yield from _walk_dir(top, skip, on_error)
 
 
-def _walk_dir(path: str, skip: set[str], on_error: Callable[[str, OSError], None] | None
-              ) -> Iterator[tuple[str, os.stat_result]]:
+_DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
+def _listing(path: str, on_error: Callable[[str, OSError], None] | None) -> tuple[int, list[str]] | None:
+    """An open descriptor of the directory and its names, directories with a trailing slash (which sorts them where
+    their paths sort), in reverse order to pop from the end."""
+    try:
+        fd = os.open(path, _DIR_FLAGS)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        if on_error:
+            on_error(path, exc)
+        return None
     names: list[str] = []
     try:
-        with os.scandir(path) as it:
+        with os.scandir(fd) as it:
             for entry in it:
                 try:
                     if entry.is_dir(follow_symlinks=False):
-                        names.append(entry.name + "/")  # sorts a directory where its paths sort
+                        names.append(entry.name + "/")
                     elif entry.is_file(follow_symlinks=False):
                         names.append(entry.name)
                 except OSError:
                     continue
-    except FileNotFoundError:
-        return
     except OSError as exc:
+        os.close(fd)
         if on_error:
             on_error(path, exc)
+        return None
+    names.sort(reverse=True)
+    return fd, names
+
+
+def _walk_dir(top: str, skip: set[str], on_error: Callable[[str, OSError], None] | None
+              ) -> Iterator[tuple[str, os.stat_result]]:
+    """Depth first in sorted order, one stack frame per open directory; files are stat'ed relative to their
+    directory's descriptor (cheaper than resolving the whole path each time)."""
+    listing = _listing(top, on_error)
+    if listing is None:
         return
-    names.sort()
-    prefix = path if path.endswith("/") else path + "/"
-    lstat = os.lstat
+    stack = [(top.rstrip("/") + "/", *listing)]
+    lstat = os.stat
     is_reg = stat.S_ISREG
-    for name in names:
-        if name[-1] == "/":
-            sub = prefix + name[:-1]
-            if sub not in skip:
-                yield from _walk_dir(sub, skip, on_error)
-            continue
-        full = prefix + name
-        try:
-            st = lstat(full)
-        except FileNotFoundError:
-            continue  # removed since the listing
-        except OSError as exc:
-            if on_error:
-                on_error(full, exc)
-            continue
-        if is_reg(st.st_mode):
-            yield full, st
+    try:
+        while stack:
+            prefix, fd, names = stack[-1]
+            while names:
+                name = names.pop()
+                if name[-1] == "/":
+                    sub = prefix + name[:-1]
+                    if sub in skip:
+                        continue
+                    listing = _listing(sub, on_error)
+                    if listing is not None:
+                        stack.append((sub + "/", *listing))
+                        break
+                    continue
+                try:
+                    st = lstat(name, dir_fd=fd, follow_symlinks=False)
+                except FileNotFoundError:
+                    continue  # removed since the listing
+                except OSError as exc:
+                    if on_error:
+                        on_error(prefix + name, exc)
+                    continue
+                if is_reg(st.st_mode):
+                    yield prefix + name, st
+            else:
+                os.close(fd)
+                stack.pop()
+    finally:
+        for _prefix, fd, _names in stack:
+            os.close(fd)
 
 
 # --- format 2: lines ---------------------------------------------------------------------------------------------
+# Lines travel without their newline; the writer adds it.
 
 
 def entry_prefix(path: str, st: os.stat_result) -> bytes:
@@ -215,10 +252,14 @@ def entry_prefix(path: str, st: os.stat_result) -> bytes:
 
 
 def entry_line(path: str, st: os.stat_result, digest: str) -> bytes:
-    return entry_prefix(path, st) + digest.encode("ascii") + b'"}\n'
+    return entry_prefix(path, st) + digest.encode("ascii") + b'"}'
 
 
 def parse_entry(line: bytes) -> Entry:
+    match = _LINE(line)
+    if match is not None:  # this writer's own spelling of a plain ASCII path: no JSON decoding needed
+        path, size, mtime, ctime, inode, digest = match.groups()
+        return Entry(path.decode("ascii"), digest.decode("ascii"), int(size), int(mtime), int(ctime), int(inode))
     try:
         data = json.loads(line)
         entry = Entry(data["path"], data["sha256"], data["size"], data["mtime_ns"], data["ctime_ns"], data["inode"])
@@ -229,8 +270,8 @@ def parse_entry(line: bytes) -> Entry:
     return entry
 
 
-def _trailer(line: bytes) -> dict[str, Any] | None:
-    """The trailer's fields when ``line`` is the trailer (entry lines from this writer start with their path)."""
+def trailer_of(line: bytes) -> dict[str, Any] | None:
+    """The trailer's fields when ``line`` is the trailer (entry lines of this writer start with their path)."""
     if line.startswith(b'{"path":'):
         return None
     try:
@@ -238,6 +279,43 @@ def _trailer(line: bytes) -> dict[str, Any] | None:
     except ValueError:
         return None
     return data if isinstance(data, dict) and data.get("end") is True else None
+
+
+def _line_blocks(path: str) -> Iterator[list[bytes]]:
+    """The lines of a gzip file of one or more members, in lists (one per decompressed block)."""
+    try:
+        with open(path, "rb") as handle:
+            decomp = zlib.decompressobj(31)
+            fed = False
+            rest = b""
+            while True:
+                block = handle.read(1 << 20)
+                if not block:
+                    break
+                while block:
+                    fed = True
+                    out = decomp.decompress(block)
+                    if decomp.eof:  # the next member starts in what is left
+                        block = decomp.unused_data
+                        decomp = zlib.decompressobj(31)
+                        fed = False
+                    else:
+                        block = b""
+                    if out:
+                        lines = (rest + out).split(b"\n")
+                        rest = lines.pop()
+                        yield lines
+            if fed:
+                raise ManifestError(f"{path} cannot be read: the compressed data ends in the middle of a member")
+            if rest:
+                yield [rest]
+    except (OSError, zlib.error) as exc:
+        raise ManifestError(f"{path} cannot be read: {exc}") from exc
+
+
+def read_lines(path: str) -> Iterator[bytes]:
+    """Every line of a format 2 manifest (header, entries, trailer), without newlines, decompressed in blocks."""
+    return itertools.chain.from_iterable(_line_blocks(path))
 
 
 class Writer:
@@ -263,7 +341,8 @@ class Writer:
     def _compress_pending(self) -> None:
         if self._comp is None:
             self._comp = zlib.compressobj(self._level, zlib.DEFLATED, 31)
-        self._out.write(self._comp.compress(b"".join(self._pending)))
+        self._pending.append(b"")
+        self._out.write(self._comp.compress(b"\n".join(self._pending)))
         self._pending = []
         self._size = 0
 
@@ -320,23 +399,27 @@ class Manifest:
         self._files: dict[str, Any] | None = None
         try:
             with open(path, "rb") as handle:
-                if handle.read(2) == GZIP_MAGIC:
-                    self.version = VERSION
+                gzipped = handle.read(2) == GZIP_MAGIC
+                if not gzipped:
                     handle.seek(0)
-                    with gzip.GzipFile(fileobj=handle, mode="rb") as stream:
-                        first = stream.readline()
-                    try:
-                        header = json.loads(first)
-                    except ValueError as exc:
-                        raise ManifestError(f"{path} has no readable header line") from exc
-                    self.header = _check_header(header, path)
-                    return
-                handle.seek(0)
-                data = json.loads(handle.read())
+                    data = json.loads(handle.read())
         except FileNotFoundError:
             raise
-        except (OSError, EOFError, zlib.error, ValueError) as exc:
+        except (OSError, ValueError) as exc:
             raise ManifestError(f"{path} cannot be read: {exc}") from exc
+        if gzipped:
+            self.version = VERSION
+            blocks = _line_blocks(path)
+            try:
+                first = next(iter(next(blocks, [b""])), b"")
+            finally:
+                blocks.close()
+            try:
+                header = json.loads(first)
+            except ValueError as exc:
+                raise ManifestError(f"{path} has no readable header line") from exc
+            self.header = _check_header(header, path)
+            return
         self.version = 1
         files = data.get("files", data) if isinstance(data, dict) else None
         if not isinstance(files, dict) or not all(isinstance(v, str) for v in files.values()):
@@ -345,15 +428,12 @@ class Manifest:
         self.header = {"version": 1, "base": data.get("base") if "files" in data else None}
 
     def raw_lines(self) -> Iterator[bytes]:
-        """Format 2: the entry lines as stored, without parsing or checks (nothing for format 1)."""
+        """Format 2: the lines after the header as stored, the trailer last, unchecked (nothing for format 1)."""
         if self._files is not None:
-            return
-        with gzip.open(self.path, "rb") as stream:
-            stream.readline()
-            for line in stream:
-                if _trailer(line) is not None:
-                    return
-                yield line
+            return iter(())
+        lines = read_lines(self.path)
+        next(lines, None)
+        return lines
 
     def entries(self, normalize: Callable[[str], str] | None = None) -> Iterator[Entry]:
         """Every entry in path order. Format 1 keys pass through ``normalize`` first (and are sorted after it)."""
@@ -365,33 +445,29 @@ class Manifest:
         count = 0
         last = None
         trailer: dict[str, Any] | None = None
-        try:
-            with gzip.open(self.path, "rb") as stream:
-                stream.readline()
-                for line in stream:
-                    trailer = _trailer(line)
-                    if trailer is not None:
-                        break
-                    entry = parse_entry(line)
-                    if last is not None and entry.path <= last:
-                        raise ManifestError(f"{self.path} is out of order at {entry.path!r}")
-                    last = entry.path
-                    count += 1
-                    yield entry
-        except (OSError, EOFError, zlib.error) as exc:
-            raise ManifestError(f"{self.path} cannot be read: {exc}") from exc
+        for line in self.raw_lines():
+            trailer = trailer_of(line) if not line.startswith(b'{"path":') else None
+            if trailer is not None:
+                break
+            entry = parse_entry(line)
+            if last is not None and entry.path <= last:
+                raise ManifestError(f"{self.path} is out of order at {entry.path!r}")
+            last = entry.path
+            count += 1
+            yield entry
         if trailer is None or trailer.get("files") != count:
             found = "no trailer" if trailer is None else f"a trailer that counts {trailer.get('files')}"
             raise ManifestError(f"{self.path} is incomplete: {count} entries and {found}")
 
-    def digests(self, wanted: Iterable[str], normalize: Callable[[str], str] = absolute) -> dict[str, str]:
-        """The digests of the ``wanted`` paths, both sides compared after ``normalize``; memory holds those only."""
-        want = {normalize(p) for p in wanted}
+    def digests(self, wanted: Iterable[str], key: Callable[[str], str] = absolute) -> dict[str, str]:
+        """The digests of the entries whose ``key(path)`` is one of ``wanted``, by that key; memory holds those only
+        (a format 2 manifest is read through once)."""
+        want = set(wanted)
         found: dict[str, str] = {}
         for entry in self.entries():
-            key = normalize(entry.path)
-            if key in want:
-                found[key] = entry.sha256
+            name = key(entry.path)
+            if name in want:
+                found[name] = entry.sha256
         return found
 
 
@@ -450,26 +526,6 @@ class RecordResult(NamedTuple):
         return {k: v for k, v in self._asdict().items() if k not in ("rot", "skipped")}
 
 
-class _Cursor:
-    """The previous manifest's entry lines, one at a time; a line is parsed only when the byte comparison misses."""
-
-    def __init__(self, manifest: Manifest | None) -> None:
-        self._lines = manifest.raw_lines() if manifest is not None else iter(())
-        self.line: bytes | None = None
-        self._entry: Entry | None = None
-        self.advance()
-
-    def advance(self) -> None:
-        self.line = next(self._lines, None)
-        self._entry = None
-
-    def entry(self) -> Entry:
-        if self._entry is None:
-            assert self.line is not None
-            self._entry = parse_entry(self.line)
-        return self._entry
-
-
 class _LazyOutput:
     """The new manifest, opened only at the first difference from the previous one (whose identical leading lines
     it then copies): an unchanged recording writes nothing."""
@@ -493,15 +549,8 @@ class _LazyOutput:
         self.writer = Writer(self._handle, self.header, self.level)
         if self.same and self.previous is not None:
             lines = self.previous.raw_lines()
-            for _ in range(self.same):
-                self.writer.write(next(lines))
-            lines.close()
-
-    def add(self, line: bytes) -> None:
-        if self.writer is None:
-            self.same += 1
-        else:
-            self.writer.write(line)
+            for line in itertools.islice(lines, self.same):
+                self.writer.write(line)
 
     def commit(self, total_bytes: int) -> bool:
         if self.writer is None:
@@ -523,8 +572,8 @@ def record(tops: Sequence[str], out_path: str, *, exclude: Iterable[str] = (), r
            force_full: bool = False, now_ns: int | None = None, level: int = LEVEL,
            warn: Callable[[str], None] | None = None) -> RecordResult:
     """Record the manifest of ``tops`` into ``out_path`` (format 2), reusing the digest of every file whose metadata
-    did not change since the manifest already there (everything is read when there is none, it is format 1, or a
-    full re-hash is due: ``rehash_days`` after the last one, or ``force_full``).
+    did not change since the manifest already there (everything is read when there is none, it is format 1 or
+    unusable, or a full re-hash is due: ``rehash_days`` after the last one, or ``force_full``).
 
     The walk and the previous manifest are merged in path order. The file is replaced (atomically) only when an
     entry, the paths or the time of the last full re-hash changed; until the first difference nothing is written, so
@@ -539,20 +588,46 @@ def record(tops: Sequence[str], out_path: str, *, exclude: Iterable[str] = (), r
         if warn:
             warn(f"the previous manifest is unusable ({exc}); every file is read again")
         previous = None
-    old_header = previous.header if previous is not None and previous.version == VERSION else {}
+    if previous is not None and previous.version != VERSION:
+        previous = None
+    try:
+        return _record(tops, out_path, previous, exclude, rehash_days, force_full, now_ns, level, warn)
+    except _PreviousBroken as exc:
+        if warn:
+            warn(f"the previous manifest is unusable ({exc}); every file is read again")
+        return _record(tops, out_path, None, exclude, rehash_days, force_full, now_ns, level, warn)
+
+
+class _PreviousBroken(Exception):
+    """The previous manifest failed part-way through (the recording starts again without it)."""
+
+
+def _previous_lines(previous: Manifest | None) -> Iterator[bytes]:
+    if previous is None:
+        return
+    try:
+        yield from previous.raw_lines()
+    except ManifestError as exc:
+        raise _PreviousBroken(str(exc)) from exc
+
+
+def _record(tops: Sequence[str], out_path: str, previous: Manifest | None, exclude: Iterable[str],
+            rehash_days: float, force_full: bool, now_ns: int, level: int,
+            warn: Callable[[str], None] | None) -> RecordResult:
+    old_header = previous.header if previous is not None else {}
     full = force_full or not old_header or full_hash_due(old_header, now_ns, rehash_days)
     started = parse_iso(old_header.get("walk_started"))
-    racy_from = None if started is None else started - RACY_NS
+    racy_from = 0 if started is None else started - RACY_NS  # 0: every file counts as racy
     header = {"format": FORMAT, "version": VERSION, "algorithm": ALGORITHM, "paths": distinct_tops(tops),
               "full_hash": iso(now_ns) if full else old_header.get("full_hash"), "walk_started": iso(now_ns)}
-    out = _LazyOutput(out_path, header, previous if old_header else None, level)
+    out = _LazyOutput(out_path, header, previous, level)
     if not old_header or any(header[k] != old_header.get(k) for k in header if k != "walk_started"):
         out.diverge()
 
-    prev = _Cursor(previous if old_header else None)
+    lines = _previous_lines(previous)
     skipped: list[str] = []
     rot: list[str] = []
-    counts = dict.fromkeys(("files", "bytes", "hashed", "reused", "bytes_hashed", "removed", "rot"), 0)
+    files = total = hashed = reused = bytes_hashed = removed = rot_count = 0
 
     def note_error(path: str, exc: OSError) -> None:
         if len(skipped) < LISTED:
@@ -560,36 +635,43 @@ def record(tops: Sequence[str], out_path: str, *, exclude: Iterable[str] = (), r
         if warn:
             warn(f"{path}: {exc.strerror or exc}; left out of the manifest")
 
+    encode = encode_basestring_ascii
+    line = next(lines, None)
     try:
         for path, st in walk(tops, exclude, note_error):
-            prefix = entry_prefix(path, st)
-            line = prev.line
-            if (line is not None and not full and line.startswith(prefix) and len(line) == len(prefix) + 67
-                    and (racy_from is None or st.st_ctime_ns < racy_from)):
-                # the previous line has this path and this metadata, byte for byte: keep it as it is
-                prev.advance()
-                counts["reused"] += 1
+            prefix = (_PREFIX % (encode(path), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)).encode("ascii")
+            if (not full and line is not None and line.startswith(prefix) and len(line) == len(prefix) + 66
+                    and st.st_ctime_ns < racy_from):
+                # the fast path: the previous line has this path and this metadata byte for byte, so it stays
                 new_line = line
+                line = next(lines, None)
+                reused += 1
             else:
                 old: Entry | None = None
                 old_line = None
-                while prev.line is not None:
-                    candidate = prev.entry()
+                while line is not None:
+                    if trailer_of(line) is not None:
+                        line = None
+                        break
+                    try:
+                        candidate = parse_entry(line)
+                    except ManifestError as exc:
+                        raise _PreviousBroken(str(exc)) from exc
                     if candidate.path > path:
                         break
                     if candidate.path == path:
-                        old, old_line = candidate, prev.line
+                        old, old_line = candidate, line
                     else:
-                        counts["removed"] += 1  # gone since the previous recording
+                        removed += 1  # gone since the previous recording
                         out.diverge()
-                    prev.advance()
+                    line = next(lines, None)
                     if old is not None:
                         break
                 reason = needs_hash(old, st, full=full, racy_from_ns=racy_from)
                 if reason is None:
                     assert old is not None
                     digest = old.sha256
-                    counts["reused"] += 1
+                    reused += 1
                 else:
                     try:
                         digest = sha256_file(path)
@@ -597,31 +679,34 @@ def record(tops: Sequence[str], out_path: str, *, exclude: Iterable[str] = (), r
                         if not isinstance(exc, FileNotFoundError):
                             note_error(path, exc)
                         if old is not None:
-                            counts["removed"] += 1
+                            removed += 1
                             out.diverge()
                         continue
-                    counts["hashed"] += 1
-                    counts["bytes_hashed"] += st.st_size
-                    if (reason == "full re-hash" and old is not None and old.sha256 != digest
-                            and needs_hash(old, st) is None):
-                        counts["rot"] += 1
+                    hashed += 1
+                    bytes_hashed += st.st_size
+                    if reason == "full re-hash" and old is not None and old.sha256 != digest \
+                            and needs_hash(old, st) is None:
+                        rot_count += 1
                         if len(rot) < LISTED:
                             rot.append(path)
-                new_line = prefix + digest.encode("ascii") + b'"}\n'
+                new_line = prefix + digest.encode("ascii") + b'"}'
                 if new_line != old_line:
                     out.diverge()
-            counts["files"] += 1
-            counts["bytes"] += st.st_size
-            out.add(new_line)
-        while prev.line is not None:
-            counts["removed"] += 1
-            out.diverge()
-            prev.advance()
-        changed = out.commit(counts["bytes"])
+            files += 1
+            total += st.st_size
+            if out.writer is None:
+                out.same += 1
+            else:
+                out.writer.write(new_line)
+        while line is not None:
+            if trailer_of(line) is None:
+                removed += 1
+                out.diverge()
+            line = next(lines, None)
+        changed = out.commit(total)
     finally:
         out.abandon()
-    return RecordResult(changed, counts["files"], counts["bytes"], counts["hashed"], counts["reused"],
-                        counts["bytes_hashed"], counts["removed"], full, rot, counts["rot"], skipped)
+    return RecordResult(changed, files, total, hashed, reused, bytes_hashed, removed, full, rot, rot_count, skipped)
 
 
 # --- verification ------------------------------------------------------------------------------------------------

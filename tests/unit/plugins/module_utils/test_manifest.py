@@ -167,7 +167,8 @@ def test_format_1_reads_whole_and_sorted(tmp_path):
     manifest = m.Manifest(str(path))
     assert manifest.version == 1
     assert list(manifest.entries(m.absolute)) == [m.Entry("/srv/a", "b" * 64), m.Entry("/srv/b", "a" * 64)]
-    assert manifest.digests(["srv/b", "/srv/none"]) == {"/srv/b": "a" * 64}
+    assert manifest.digests(["/srv/b", "/srv/none"]) == {"/srv/b": "a" * 64}
+    assert manifest.digests(["base/srv/a"], key=lambda p: "base/" + p.strip("/")) == {"base/srv/a": "b" * 64}
     (tmp_path / "flat.json").write_text(json.dumps({"x": "c" * 64}))
     assert m.Manifest(str(tmp_path / "flat.json")).digests(["/x"]) == {"/x": "c" * 64}
     (tmp_path / "bad.json").write_text(json.dumps({"files": {"x": 1}}))
@@ -237,7 +238,7 @@ def test_full_rehash_every_n_days_and_bit_rot_shows(tmp_path):
     buf = io.BytesIO()
     writer = m.Writer(buf, rows[0])
     for row in rows[1:-1]:
-        writer.write(json.dumps(row, separators=(",", ":")).encode() + b"\n")
+        writer.write(json.dumps(row, separators=(",", ":")).encode())
     writer.close(rows[-1]["bytes"])
     out.write_bytes(buf.getvalue())
     result = m.record([str(data)], str(out), now_ns=start + 8 * DAY_NS, rehash_days=7)
@@ -274,6 +275,18 @@ def test_record_survives_a_corrupt_previous_manifest_and_unreadable_files(tmp_pa
     result = m.record([str(data)], str(out), now_ns=settle(), warn=warnings.append)
     assert result.changed and result.skipped == [str(data / "b")] and list(entries(out)) == [str(data / "a")]
     assert "unusable" in warnings[0] and "Permission denied" in warnings[1]
+
+
+def test_record_starts_over_when_the_previous_manifest_breaks_part_way(tmp_path):
+    data = tmp_path / "data"
+    tree(data, {f"{i:04d}": str(i).encode() for i in range(3000)})
+    out = tmp_path / m.NAME
+    m.record([str(data)], str(out), now_ns=settle())
+    out.write_bytes(out.read_bytes()[:-2000])  # cut inside the entries
+    warnings: list[str] = []
+    result = m.record([str(data)], str(out), now_ns=settle(), warn=warnings.append)
+    assert (result.changed, result.full, result.hashed) == (True, True, 3000)
+    assert "ends in the middle" in warnings[0] and len(entries(out)) == 3000
 
 
 def test_record_merge_equals_a_fresh_recording(tmp_path):
@@ -334,3 +347,22 @@ def test_verify_bounds_the_lists_counts_all_and_respects_scope(tmp_path):
     assert result["mismatched"] == [f"/srv/{i:02d}" for i in range(5)]
     ok = m.verify_tree(str(root), {"srv/07": sha(b"x")}, threads=1)
     assert ok["ok"] is True and ok["checked"] == 1 and ok["tree_files"] == 30
+
+
+@pytest.mark.parametrize("path", ["/a b/c", '/q"uote', "/back\\slash", "/ünï", "/\udcff-not-utf8", "/tab\tx"])
+def test_entry_lines_round_trip_any_file_name(path):
+    line = m.entry_line(path, stat_of(), "a" * 64)
+    assert m.parse_entry(line) == m.Entry(path, "a" * 64, 512, 10, 20, 7)
+    assert json.loads(line)["path"] == path
+
+
+def test_names_that_are_not_utf8_are_recorded_and_verified(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    name = os.fsdecode(b"caf\xe9")  # Latin-1 name on a UTF-8 system
+    (data / name).write_bytes(b"x")
+    (data / "ok").write_bytes(b"y")
+    out = tmp_path / m.NAME
+    m.record([str(data)], str(out), now_ns=settle())
+    assert set(entries(out)) == {str(data / name), str(data / "ok")}
+    assert m.verify_tree("/", m.Manifest(str(out)), [str(data)])["ok"] is True
