@@ -668,8 +668,7 @@ def _record(tops: Sequence[str], out_path: str, previous: Manifest | None, exclu
                     if old is not None:
                         break
                 reason = needs_hash(old, st, full=full, racy_from_ns=racy_from)
-                if reason is None:
-                    assert old is not None
+                if reason is None and old is not None:
                     digest = old.sha256
                     reused += 1
                 else:

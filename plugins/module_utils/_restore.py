@@ -29,16 +29,10 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
+from ansible_collections.restoreops.dr.plugins.module_utils import _manifest
 from ansible_collections.restoreops.dr.plugins.module_utils._borg import check_version, drop_inherited_passphrases
 from ansible_collections.restoreops.dr.plugins.module_utils._errors import InputError, RestoreOpsError
-from ansible_collections.restoreops.dr.plugins.module_utils._manifest import (  # noqa: F401 (in_scope, sha256_file: API)
-    Manifest,
-    ManifestError,
-    in_scope,
-    sha256_file,
-    verify_tree,
-    walk,
-)
+from ansible_collections.restoreops.dr.plugins.module_utils._manifest import Manifest, ManifestError, verify_tree, walk
 from ansible_collections.restoreops.dr.plugins.module_utils._restic import tool_runner
 from ansible_collections.restoreops.dr.plugins.module_utils._runner import (
     ToolRunner,
@@ -246,6 +240,10 @@ def restore_dir_metadata(root: str, items: Iterable[Item]) -> int:
 
 
 # --- verification ----------------------------------------------------------------------------------------------
+# The manifest's format, the walk and the merge live in _manifest (the on-host recorder runs the same file).
+
+in_scope = _manifest.in_scope
+sha256_file = _manifest.sha256_file
 
 
 def verify_against_manifest(root: str, files: Manifest | Mapping[str, str], includes: Sequence[str] = (),
