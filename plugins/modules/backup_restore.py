@@ -147,7 +147,7 @@ EXAMPLES = r"""
     password_file: /root/.restoreops/keys/restic.pass
     includes: [/srv/app, /var/lib/restoreops/context]
     staging_dir: /var/lib/restoreops/staging
-    manifest_path: /var/lib/restoreops/context/manifest.json
+    manifest_path: /var/lib/restoreops/context/manifest.jsonl.gz
 
 - name: Restore from before the corruption started, with borg, four extract workers
   restoreops.dr.backup_restore:

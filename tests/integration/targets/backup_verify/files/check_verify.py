@@ -284,7 +284,8 @@ def run_cases(src: str, src_bad: str, files: dict) -> None:
     os.makedirs(context)
     lib.record([src2], os.path.join(context, lib.NAME), exclude=[context])
     restic_v2 = restic_repo("restic-v2", src2)
-    entry = {**restic_entry("v2-restic", restic_v2, src2), "manifest_path": os.path.join(context, lib.NAME)}
+    entry = restic_entry("v2-restic", restic_v2, src2, list(files))
+    entry["manifest_path"] = os.path.join(context, lib.NAME)
     entry.pop("manifest_base")
     proc, report, _hooks = run_verify("format2", [entry])
     rep = report["repositories"][0] if report["repositories"] else {}
