@@ -55,7 +55,6 @@ RACY_NS = 1_000_000_000
 MEMBER_MASK = 0xFFF  # an entry line whose CRC-32 has these bits clear ends a gzip member (about 1 in 4096)
 LEVEL = 6
 LISTED = 100  # verification lists at most this many paths per kind of problem (all are counted)
-_ENTRY_KEYS = ("path", "size", "mtime_ns", "ctime_ns", "inode", "sha256")
 _PREFIX = '{"path":%s,"size":%d,"mtime_ns":%d,"ctime_ns":%d,"inode":%d,"sha256":"'
 _LINE = re.compile(rb'\{"path":"([^"\\\x00-\x1f\x7f-\xff]*)","size":(\d+),"mtime_ns":(\d+),"ctime_ns":(\d+),'
                    rb'"inode":(\d+),"sha256":"([0-9a-f]{64})"\}\Z').match
@@ -552,9 +551,11 @@ class _LazyOutput:
         self._handle = os.fdopen(fd, "wb")
         self.writer = Writer(self._handle, self.header, self.level)
         if self.same and self.previous is not None:
-            lines = self.previous.raw_lines()
-            for line in itertools.islice(lines, self.same):
-                self.writer.write(line)
+            try:
+                for line in itertools.islice(self.previous.raw_lines(), self.same):
+                    self.writer.write(line)
+            except ManifestError as exc:
+                raise _PreviousBroken(str(exc)) from exc
 
     def commit(self, total_bytes: int) -> bool:
         if self.writer is None:
