@@ -19,7 +19,7 @@ with the page cache warm (everything read once before; BENCH_RUNS interleaved ro
 step kept, since another job on the machine may drop the cache meanwhile) and cold (dropped before each run where
 the kernel lets us: what a nightly pre-command meets; one round). With BENCH_OLD=1 the recorder and verification of
 BENCH_OLD_REV (before the streaming manifest) run on the same tree, warm, at the sizes up to BENCH_OLD_MAX files (its
-verification holds a thread-pool future per file, about 2.3 KiB each). BENCH_BIG=COUNTxBYTES (default 8000x262144,
+verification holds a thread-pool future per file, about 2.2 KiB each). BENCH_BIG=COUNTxBYTES (default 8000x262144,
 2 GiB; empty: none) adds a tree of larger files, warm and cold, where reading the bytes dominates the first run.
 Ratios pair runs of the same pass; the machine is shared, so absolute seconds vary with its load (printed). The
 trees are deleted at the end (BENCH_KEEP=1 keeps them); the script refuses to start without room for them.
