@@ -291,7 +291,8 @@ def report(all_results: list[dict]) -> None:
 def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_args: sys.exit(143))  # a kill still deletes the trees (finally below)
     WORK.mkdir(parents=True, exist_ok=True)
-    big = (lambda c, b: c * (b + 4096))(*(int(x) for x in BIG.split("x"))) if BIG else 0
+    big_count, big_size = (int(x) for x in BIG.split("x")) if BIG else (0, 0)
+    big = big_count * (big_size + 4096)
     need = max(max(SIZES) * 4096 * 1.3, big) + (2 << 30)  # a 4 KiB block per small file, inodes, manifests
     free = shutil.disk_usage(WORK).free
     if free < need:
