@@ -5,13 +5,13 @@
 
 For each size it writes that many files of 512 bytes (1000 per directory, two levels), waits two seconds (files
 written within a second of a recording are read again by the next one), installs the recorder as the
-restoreops.dr.backup_context role does (record-context with restoreops_manifest.py beside it) and times, each in a
-child process whose peak RSS comes from wait4():
+restoreops.dr.backup_context role does (record-context, and _manifest.py beside it in restoreops-lib/) and times,
+each in a child process whose peak RSS comes from wait4():
   record, first run     no previous manifest: every file read and hashed
   record, unchanged     the same tree again: must print "unchanged"
   record, 1% changed    one file in a hundred rewritten (a new size, so a new mtime and ctime)
   verify                _restore.load_manifest + verify_against_manifest over the tree, as backup_restore calls them
-                        (two hashing threads on this machine), including the walk that counts the restored files
+                        (two hashing threads on this machine), with the walk of the restored tree it merges with
   read, Python          the same sorted walk, then open, one read and close per file: reading the bytes once,
                         without a manifest and without hashing
   read, C tools         find -type f -print0 | xargs -0 cat > /dev/null
@@ -151,7 +151,10 @@ def install(dest: Path, rev: str | None = None) -> Path:
     script = dest / "record-context"
     if rev is None:
         shutil.copy(ROOT / "roles/backup_context/files/record-context", script)
-        shutil.copy(ROOT / "plugins/module_utils/_manifest.py", dest / "restoreops_manifest.py")
+        lib = dest / "restoreops-lib/ansible_collections/restoreops/dr/plugins/module_utils"
+        lib.mkdir(parents=True)
+        for name in ("__init__.py", "_manifest.py"):
+            shutil.copy(ROOT / "plugins/module_utils" / name, lib / name)
     else:
         script.write_bytes(subprocess.run(["git", "-C", str(ROOT), "show", f"{rev}:roles/backup_context/files/"
                                            "record-context"], check=True, capture_output=True).stdout)

@@ -8,12 +8,12 @@ from typing import Any
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.restoreops.dr.plugins.module_utils._restore import parse_time
+from ansible_collections.restoreops.dr.plugins.module_utils._time import parse_time
 
 
 def timestamp(value: Any) -> float:
     try:
-        return parse_time(str(value).replace(" ", "T", 1)).timestamp()
+        return parse_time(str(value)).timestamp()
     except ValueError as exc:
         raise AnsibleFilterError(f"timestamp: {value!r} is not an ISO 8601 time ({exc}).") from exc
 

@@ -32,6 +32,8 @@ import json
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
+from ansible_collections.restoreops.dr.plugins.module_utils._time import parse_time_or_none
+
 RULES: dict[str, str] = {
     "borg_append_only": "borg repositories are append-only",
     "key_escrow": "repository keys are exported and the escrow check passes",
@@ -60,25 +62,10 @@ def _failed(result: Any) -> str | None:
     return None
 
 
-def parse_time(text: str | None) -> float | None:
-    """Seconds since the epoch of an ISO 8601 time (restic's nanoseconds and borg's naive local times too)."""
-    if not text:
-        return None
-    value = str(text).strip().replace("Z", "+00:00")
-    main, frac, offset = value, "", ""
-    if "." in value:
-        main, rest = value.split(".", 1)
-        digits = ""
-        for index, char in enumerate(rest):
-            if not char.isdigit():
-                offset = rest[index:]
-                break
-            digits += char
-        frac = "." + (digits + "000000")[:6]
-    try:
-        return dt.datetime.fromisoformat(main + frac + offset).timestamp()
-    except ValueError:
-        return None
+def epoch_seconds(text: str | None) -> float | None:
+    """Seconds since the epoch of a tool's time (see :mod:`._time` for borg's zone-less times), or None."""
+    value = parse_time_or_none(text)
+    return None if value is None else value.timestamp()
 
 
 def _age_hours(stamp: float | None, now: float) -> float | None:
@@ -107,7 +94,7 @@ def borg_rules(repos: list[dict], rpo_hours: float, now: float) -> list[dict[str
         if not last:
             findings.append(_finding("backup_rpo", name, f"borg repository {name} holds no archive."))
         else:
-            age = _age_hours(parse_time(last.get("end") or last.get("start")), now)
+            age = _age_hours(epoch_seconds(last.get("end") or last.get("start")), now)
             if age is None:
                 findings.append(_finding("probe_failed", name, f"the time of {last.get('name')} is unreadable."))
             elif age > rpo_hours:
@@ -150,7 +137,7 @@ def restic_rules(repos: list[dict], rpo_hours: float, now: float) -> list[dict[s
             except ValueError:
                 findings.append(_finding("probe_failed", name, f"restic printed no JSON for the snapshots of {name}."))
                 continue
-        times = [t for t in (parse_time(s.get("time")) for s in listed) if t is not None]
+        times = [t for t in (epoch_seconds(s.get("time")) for s in listed) if t is not None]
         if not times:
             findings.append(_finding("backup_rpo", name, f"restic repository {name} holds no snapshot."))
             continue

@@ -58,7 +58,9 @@ def run_module(module: Any, main: Callable[[Any], dict[str, Any]]) -> None:
     """The one error boundary of every restoreops.dr module.
 
     ``main`` returns the result dict for ``exit_json``; a :class:`RestoreOpsError` becomes ``fail_json`` with the
-    error's sentence, its details, and (for tool failures) the command, return code and output.
+    error's sentence, its details, and (for tool failures) the command, return code and output. An operating-system
+    error that no step turned into a sentence (a full disk, a permission) still fails with its own words in ``msg``:
+    a module run as a background job (``async``) would otherwise lose them.
     """
     try:
         result = main(module)
@@ -67,5 +69,10 @@ def run_module(module: Any, main: Callable[[Any], dict[str, Any]]) -> None:
         if isinstance(exc, ToolError):
             extra.update(cmd=exc.cmd, rc=exc.rc, stdout=exc.stdout, stderr=exc.stderr)
         module.fail_json(msg=exc.msg, exception=traceback.format_exc(), **extra)
+        return
+    except OSError as exc:
+        module.fail_json(msg=f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else "")
+                         + (f" -> {exc.filename2}" if exc.filename2 else ""), errno=exc.errno,
+                         exception=traceback.format_exc())
         return
     module.exit_json(**result)

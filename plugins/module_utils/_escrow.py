@@ -20,7 +20,6 @@ copies (a ``0700`` directory, ``0600`` files) that are removed before the check 
 
 from __future__ import annotations
 
-import configparser
 import hashlib
 import json
 import os
@@ -31,10 +30,19 @@ import tempfile
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Optional
 
-from ansible_collections.restoreops.dr.plugins.module_utils._borg import log_msgids
-from ansible_collections.restoreops.dr.plugins.module_utils._errors import InputError, RestoreOpsError
+from ansible_collections.restoreops.dr.plugins.module_utils._borg.cli import BorgCLI, error_ids, last_error_message
+from ansible_collections.restoreops.dr.plugins.module_utils._borg.repo_files import (
+    KeyExport,
+    RepoConfig,
+    config_with_key,
+    find_host_key,
+    parse_key_export,
+    parse_repo_config,
+)
+from ansible_collections.restoreops.dr.plugins.module_utils._errors import InputError, RestoreOpsError, ToolError
+from ansible_collections.restoreops.dr.plugins.module_utils._restic.cli import Restic, tool_runner
 from ansible_collections.restoreops.dr.plugins.module_utils._runner import Result, ToolRunner
-from ansible_collections.restoreops.dr.plugins.module_utils._secrets import mode_is_at_most
+from ansible_collections.restoreops.dr.plugins.module_utils._secrets import SecretSource, mode_is_at_most
 
 CHECKS = ("exists", "mode", "apart", "decrypts", "current")
 KINDS = ("borg", "restic", "luks", "file")
@@ -357,78 +365,10 @@ def check_apart(item: EscrowItem) -> Verdict:
 # borg
 
 
-@dataclass(frozen=True)
-class BorgKeyExport:
-    """A ``borg key export`` file: the repository id from its header and the key blob (base64, no whitespace)."""
-
-    repo_id: str
-    blob: str
-
-
-@dataclass(frozen=True)
-class BorgRepoConfig:
-    repo_id: str
-    blob: str  # empty in keyfile mode
-
-    @property
-    def mode(self) -> str:
-        return "repokey" if self.blob else "keyfile"
-
-
-def _squash(text: str) -> str:
-    return "".join(text.split())
-
-
-def parse_borg_key_export(text: str) -> BorgKeyExport:
-    """Parse borg's plain export format (``BORG_KEY <id>`` then base64 lines); raise ValueError otherwise."""
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    if not lines or not lines[0].startswith("BORG_KEY "):
-        raise ValueError("it does not start with a 'BORG_KEY <repository id>' line (use plain `borg key export`, "
-                         "not --paper or --qr-html)")
-    repo_id = lines[0].split(None, 1)[1].strip().lower()
-    blob = _squash("".join(lines[1:]))
-    if not re.match(r"^[0-9a-f]{64}$", repo_id) or not blob:
-        raise ValueError("its header or key data is malformed")
-    return BorgKeyExport(repo_id, blob)
-
-
-def parse_borg_config(text: str) -> BorgRepoConfig:
-    parser = configparser.ConfigParser(interpolation=None)
-    parser.read_string(text)
-    if not parser.has_section("repository"):
-        raise ValueError("it has no [repository] section")
-    section = parser["repository"]
-    return BorgRepoConfig(repo_id=section.get("id", "").strip().lower(), blob=_squash(section.get("key", "")))
-
-
-def shadow_config(text: str, blob: Optional[str]) -> str:
-    """The repository's config with its key replaced by ``blob`` (repokey) or left as is (``None``)."""
-    parser = configparser.ConfigParser(interpolation=None)
-    parser.read_string(text)
-    if blob is not None:
-        parser["repository"]["key"] = blob
-    out = []
-    for section in parser.sections():
-        out.append(f"[{section}]")
-        out.extend(f"{k} = {v}" for k, v in parser[section].items())
-        out.append("")
-    return "\n".join(out)
-
-
-def borg_last_message(stderr: str) -> str:
-    for line in reversed(stderr.splitlines()):
-        line = line.strip()
-        if not line.startswith("{"):
-            continue
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(entry, dict) and entry.get("type") == "log_message" and entry.get("levelname") == "ERROR":
-            message = str(entry.get("message", "")).strip().splitlines()
-            if message and message[0] != "Local Exception":
-                return message[0]
-    return ""
+# The repository's config and the escrowed key are read by the borg package (repo_files): one parser each.
+BorgKeyExport = KeyExport
+BorgRepoConfig = RepoConfig
+parse_borg_key_export = parse_key_export
 
 
 def decide_borg_decrypts(item: EscrowItem, exported: BorgKeyExport, config: BorgRepoConfig, rc: int,
@@ -441,44 +381,17 @@ def decide_borg_decrypts(item: EscrowItem, exported: BorgKeyExport, config: Borg
         return Verdict.failed(
             f"The escrowed key {item.key_file} belongs to another repository (id {exported.repo_id[:12]}…), "
             f"not to {repo} (id {config.repo_id[:12]}…).")
-    ids = log_msgids(stderr)
+    ids = error_ids(rc, stderr)
     if "PassphraseWrong" in ids:
         return Verdict.failed(
             f"The escrowed passphrase does not unlock the escrowed key {item.key_file} for {repo}.")
     if "KeyfileMismatchError" in ids or "KeyfileInvalidError" in ids:
         return Verdict.failed(f"The escrowed key {item.key_file} is not a key of {repo}.")
-    detail = borg_last_message(stderr)
+    detail = last_error_message(stderr)
     tail = f" ({detail})" if detail else ""
     return Verdict.failed(
         f"borg could not open {repo} with only the escrowed key {item.key_file} and the escrowed passphrase "
         f"(rc={rc}){tail}: the key does not decrypt this repository.")
-
-
-def find_host_borg_key(repo_id: str, environ: Optional[dict[str, str]] = None) -> Optional[str]:
-    """Path of this host's own borg key file for ``repo_id`` (keyfile mode), or None."""
-    env = os.environ if environ is None else environ
-    if env.get("BORG_KEYS_DIR"):
-        keys_dir = env["BORG_KEYS_DIR"]
-    else:
-        if env.get("BORG_BASE_DIR"):
-            config_home = os.path.join(env["BORG_BASE_DIR"], ".config")
-        else:
-            config_home = env.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
-        keys_dir = os.path.join(config_home, "borg", "keys")
-    try:
-        names = sorted(os.listdir(keys_dir))
-    except OSError:
-        return None
-    for name in names:
-        path = os.path.join(keys_dir, name)
-        try:
-            with open(path, encoding="ascii") as handle:
-                head = handle.readline().split()
-        except (OSError, UnicodeDecodeError):
-            continue
-        if len(head) == 2 and head[0] == "BORG_KEY" and head[1].lower() == repo_id:
-            return path
-    return None
 
 
 def decide_borg_current(item: EscrowItem, exported: BorgKeyExport, config: BorgRepoConfig, decrypts: bool,
@@ -521,14 +434,14 @@ class BorgProbe:
         try:
             with open(os.path.join(repo, "config"), encoding="utf-8") as handle:
                 config_text = handle.read()
-            config = parse_borg_config(config_text)
-        except (OSError, ValueError, configparser.Error) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+            config = parse_repo_config(config_text)
+        except (OSError, ToolError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else exc.msg
             problem = f"{repo} cannot be read as a borg repository ({reason})."
             return Verdict.failed(problem), Verdict.failed(problem)
         try:
             with open(item.key_file, encoding="utf-8") as handle:
-                exported = parse_borg_key_export(handle.read())
+                exported = parse_key_export(handle.read())
         except (OSError, UnicodeDecodeError, ValueError) as exc:
             problem = f"The escrowed key {item.key_file} is not a borg key export: {exc}."
             return Verdict.failed(problem), Verdict.failed(problem)
@@ -536,11 +449,11 @@ class BorgProbe:
         decrypts = decide_borg_decrypts(item, exported, config, rc, stderr)
         host_key = host_key_path = None
         if config.mode == "keyfile":
-            host_key_path = find_host_borg_key(config.repo_id)
+            host_key_path = find_host_key(config.repo_id)
             if host_key_path and os.path.realpath(host_key_path) != os.path.realpath(item.key_file):
                 try:
                     with open(host_key_path, encoding="utf-8") as handle:
-                        host_key = parse_borg_key_export(handle.read())
+                        host_key = parse_key_export(handle.read())
                 except (OSError, UnicodeDecodeError, ValueError):
                     host_key = None
         current = decide_borg_current(item, exported, config, decrypts.ok, host_key, host_key_path)
@@ -557,29 +470,13 @@ class BorgProbe:
                     continue
                 os.symlink(os.path.join(os.path.realpath(repo), name), os.path.join(shadow_repo, name))
             blob = exported.blob if config.mode == "repokey" else None
-            _write_private(os.path.join(shadow_repo, "config"), shadow_config(config_text, blob))
-            env = {
-                "BORG_BASE_DIR": os.path.join(shadow, "base"),
-                "BORG_RELOCATED_REPO_ACCESS_IS_OK": "no",
-                "BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK": "no",
-                "BORG_DISPLAY_PASSPHRASE": "no",
-            }
-            if config.mode == "keyfile":
-                env["BORG_KEY_FILE"] = item.key_file
-            fds: list[int] = []
-            if item.passphrase_file:
-                fd = os.open(item.passphrase_file, os.O_RDONLY)
-                fds.append(fd)
-                env["BORG_PASSPHRASE_FD"] = str(fd)
-            else:
-                env["BORG_PASSCOMMAND"] = item.passcommand or ""
-            runner = ToolRunner(self.module, self.binary)
-            try:
-                result = runner.run(["--log-json", "list", "--json", "--last", "1", shadow_repo],
-                                    env=env, pass_fds=fds, check=False, cwd=shadow)
-            finally:
-                for fd in fds:
-                    os.close(fd)
+            _write_private(os.path.join(shadow_repo, "config"), config_with_key(config_text, blob))
+            # Only the escrowed key and passphrase: a fresh base directory, the passphrase file by descriptor.
+            secret = SecretSource(file=item.passphrase_file, command=item.passcommand)
+            borg = BorgCLI(self.module, secret, binary=self.binary, repo=repo, purpose="escrow",
+                           base_dir=os.path.join(shadow, "base"),
+                           key_file=item.key_file if config.mode == "keyfile" else None)
+            result = borg.run(["list", "--json", "--last", "1", shadow_repo], cwd=shadow)
             return result.rc, result.stderr
         finally:
             shutil.rmtree(shadow, ignore_errors=True)
@@ -625,11 +522,10 @@ class ResticProbe:
         self.binary = binary
 
     def run(self, item: EscrowItem) -> tuple[Verdict, Verdict]:
-        runner = ToolRunner(self.module, self.binary)
-        env = {"RESTIC_PASSWORD_FILE": item.key_file, "RESTIC_REPOSITORY": "", "RESTIC_REPOSITORY_FILE": ""}
-        result = runner.run(["-r", item.repo or "", "--no-lock", "--no-cache", "--quiet", "cat", "config"],
-                            env=env, check=False)
-        return decide_restic(item, result)
+        # Only the escrowed password file; the repository through the environment, no lock, no cache.
+        restic = Restic(tool_runner(self.module, item.repo or "", SecretSource(file=item.key_file), None, None,
+                                    self.binary))
+        return decide_restic(item, restic.run(["--no-lock", "--no-cache", "--quiet", "cat", "config"], check=False))
 
 
 # --------------------------------------------------------------------------------------------------------------

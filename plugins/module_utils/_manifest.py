@@ -4,7 +4,8 @@
 recording decision and the verification of a restored tree, all in memory that does not grow with the file count.
 
 Python 3.9+ standard library only: the restoreops.dr.backup_context and backup_verify roles install this file next
-to their on-host scripts (as ``restoreops_manifest.py``), and the backup_restore module imports it as module_utils.
+to their on-host scripts (under ``restoreops-lib/``, as a package tree), and the backup_restore module imports it as
+module_utils.
 
 Format 2, ``manifest.jsonl.gz``: gzip-compressed JSON lines, readable with ``zcat`` and ``jq``.
 

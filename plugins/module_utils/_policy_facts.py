@@ -35,8 +35,12 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from ansible_collections.restoreops.dr.plugins.module_utils import _borg, _escrow, _restic, _rsnapshot
+from ansible_collections.restoreops.dr.plugins.module_utils import _escrow, _rsnapshot
+from ansible_collections.restoreops.dr.plugins.module_utils._borg import repo as _borg_repo
+from ansible_collections.restoreops.dr.plugins.module_utils._borg.cli import drop_inherited_passphrases
 from ansible_collections.restoreops.dr.plugins.module_utils._errors import InputError, RestoreOpsError, ToolError
+from ansible_collections.restoreops.dr.plugins.module_utils._restic import retention as _retention
+from ansible_collections.restoreops.dr.plugins.module_utils._restic.cli import Restic, tool_runner
 from ansible_collections.restoreops.dr.plugins.module_utils._secrets import SecretSource
 
 # A literal value assigned to a secret variable; *_FILE, *_COMMAND, *_FD and $VAR references do not match.
@@ -46,7 +50,7 @@ CLEARTEXT_RE = re.compile(CLEARTEXT_ASSIGNMENT)
 SCAN_MAX_BYTES = 1024 ** 2  # files larger than 1 MiB are not scanned (the find tasks' size: -1m)
 DEFAULT_SCAN_PATHS = ("/etc/systemd/system", "/etc/default", "/etc/restoreops", "/usr/local/bin", "/usr/local/sbin",
                       "/usr/local/libexec/restoreops")
-RETENTION_KEYS = (*_restic.KEEP_COUNTS, "keep_within")
+RETENTION_KEYS = (*_retention.KEEP_COUNTS, "keep_within")
 ESCROW_KEYS = tuple(_escrow.item_options())
 POSTGRES_KEYS = ("login_host", "login_unix_socket", "port", "login_user", "login_password", "login_db",
                  "connect_timeout", "ssl_mode", "max_archive_age", "max_replay_lag", "max_replay_lag_bytes")
@@ -224,11 +228,11 @@ def scan_secrets(paths: Sequence[str], recurse: bool, max_bytes: int = SCAN_MAX_
 # --- tool probes (each the module_utils of its module) -----------------------------------------------------------
 
 def probe_borg(module: Any, entry: Mapping[str, Any], borg_binary: str) -> dict[str, Any]:
-    return _borg.main(ProbeModule(module, borg_params(entry, borg_binary)))
+    return _borg_repo.main(ProbeModule(module, borg_params(entry, borg_binary)))
 
 
 def probe_restic_forget(module: Any, entry: Mapping[str, Any], restic_binary: str) -> dict[str, Any]:
-    return _restic.main(ProbeModule(module, restic_params(entry, restic_binary)))
+    return _retention.main(ProbeModule(module, restic_params(entry, restic_binary)))
 
 
 def probe_restic_snapshots(module: Any, entry: Mapping[str, Any], restic_binary: str) -> dict[str, Any]:
@@ -237,10 +241,10 @@ def probe_restic_snapshots(module: Any, entry: Mapping[str, Any], restic_binary:
                             label="password").validate()
     if not password.given:
         raise InputError("Give the repository password as password_file or password_command.")
-    runner = _restic.tool_runner(module, entry["repository"], password, entry.get("env"), None, restic_binary)
-    result = runner.run(["snapshots", "--json", "--no-lock", "--no-cache"], check=False)
+    restic = Restic(tool_runner(module, entry["repository"], password, entry.get("env"), None, restic_binary))
+    result = restic.run(["snapshots", "--json", "--no-lock", "--no-cache"], check=False)
     if result.rc != 0:
-        raise _restic.explain(runner.failure(result, "restic snapshots failed"))
+        raise restic.failure(result, "restic snapshots failed")
     return {"changed": False, "cmd": result.cmd, "rc": result.rc, "stdout": result.stdout, "stderr": result.stderr}
 
 
@@ -315,7 +319,7 @@ def collect(module: Any) -> dict[str, Any]:
     # which refuses to run with them set, would have seen.
     inherited = _escrow.foreign_secret_vars() if escrow_items else []
     if borg_repos:
-        _borg.drop_inherited_passphrases()
+        drop_inherited_passphrases()
 
     jobs: list[Job] = []
     for index, entry in enumerate(borg_repos):

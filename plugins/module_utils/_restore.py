@@ -20,7 +20,6 @@ import datetime as dt
 import errno
 import fcntl
 import grp
-import itertools
 import json
 import os
 import pwd
@@ -30,17 +29,14 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from ansible_collections.restoreops.dr.plugins.module_utils import _manifest
-from ansible_collections.restoreops.dr.plugins.module_utils._borg import check_version, drop_inherited_passphrases
+from ansible_collections.restoreops.dr.plugins.module_utils._borg.cli import BorgCLI
 from ansible_collections.restoreops.dr.plugins.module_utils._errors import InputError, RestoreOpsError
 from ansible_collections.restoreops.dr.plugins.module_utils._manifest import Manifest, ManifestError, verify_tree, walk
-from ansible_collections.restoreops.dr.plugins.module_utils._restic import tool_runner
-from ansible_collections.restoreops.dr.plugins.module_utils._runner import (
-    ToolRunner,
-    parse_json_lines,
-    parse_version,
-    version_string,
-)
+from ansible_collections.restoreops.dr.plugins.module_utils._progress import ChildWrites, ProgressReporter
+from ansible_collections.restoreops.dr.plugins.module_utils._restic.cli import Restic, tool_runner
+from ansible_collections.restoreops.dr.plugins.module_utils._runner import parse_json_lines, version_string
 from ansible_collections.restoreops.dr.plugins.module_utils._secrets import SecretSource
+from ansible_collections.restoreops.dr.plugins.module_utils._time import UTC, parse_time, with_offset
 
 MARKER_SUFFIX = ".done.json"
 
@@ -61,20 +57,6 @@ class Snapshot:
         data["paths"] = list(self.paths)
         data["tags"] = list(self.tags)
         return data
-
-
-def parse_time(text: str) -> dt.datetime:
-    """ISO 8601 as borg and restic print it (restic adds nanoseconds and an offset); naive means UTC."""
-    text = text.strip().replace("Z", "+00:00")
-    if "." in text:  # trim fractional seconds to microseconds: fromisoformat on 3.9/3.10 wants at most 6 digits
-        head, rest = text.split(".", 1)
-        digits = "".join(itertools.takewhile(str.isdigit, rest))
-        tail = rest[len(digits):]
-        text = f"{head}.{digits[:6].ljust(6, '0')}{tail}"
-    value = dt.datetime.fromisoformat(text)
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.timezone.utc)
-    return value
 
 
 def select_snapshot(snapshots: Sequence[Snapshot], wanted: str = "latest",
@@ -107,7 +89,9 @@ def parse_restic_snapshots(data: Any) -> list[Snapshot]:
 
 
 def parse_borg_archives(data: Any) -> list[Snapshot]:
-    return [Snapshot(id=a["id"], time=a.get("start") or a["time"], name=a["name"]) for a in data.get("archives", [])]
+    """borg's archives; their zone-less local times get this host's offset, as they leave the host in results."""
+    return [Snapshot(id=a["id"], time=with_offset(a.get("start") or a["time"]) or "", name=a["name"])
+            for a in data.get("archives", [])]
 
 
 # --- parallel borg extract -------------------------------------------------------------------------------------
@@ -283,10 +267,6 @@ def tree_stats(root: str) -> tuple[int, int]:
 class Backend:
     """What the restore needs from a tool: list restore points, restore one into a directory."""
 
-    def __init__(self, runner: ToolRunner, repository: str) -> None:
-        self.runner = runner
-        self.repository = repository
-
     def version(self) -> str:
         raise NotImplementedError
 
@@ -302,37 +282,34 @@ class Backend:
 
 
 class ResticBackend(Backend):
-    def __init__(self, runner: ToolRunner, repository: str, limit_download: int | None = None) -> None:
-        super().__init__(runner, repository)
+    def __init__(self, restic: Restic, limit_download: int | None = None) -> None:
+        self.restic = restic
         self.limit = ["--limit-download", str(limit_download)] if limit_download else []
 
     def version(self) -> str:
-        return version_string(parse_version(self.runner.run(["version"]).stdout))
+        return version_string(self.restic.version())
 
     def snapshots(self, host: str | None) -> list[Snapshot]:
-        args = ["snapshots", "--json", "--no-lock"]
-        if host:
-            args += ["--host", host]
-        return parse_restic_snapshots(self.runner.run_json(args))
+        return parse_restic_snapshots(self.restic.snapshots(host))
 
     def restore(self, snapshot: Snapshot, dest: str, includes: Sequence[str], workers: int) -> dict[str, Any]:
-        args = ["restore", snapshot.id, "--target", dest, *self.limit]
-        for inc in includes:
-            args += ["--include", inc]
-        self.runner.run(args, error=f"restic restore of snapshot {snapshot.id[:8]} failed")
+        self.restic.restore(snapshot.id, dest, includes, extra=self.limit)
         return {"workers": 1}
 
     def size(self, snapshot: Snapshot) -> int:
-        data = self.runner.run_json(["stats", "--json", "--no-lock", "--mode", "restore-size", snapshot.id])
-        return int(data.get("total_size", 0))
+        return self.restic.restore_size(snapshot.id)
 
 
 class BorgBackend(Backend):
+    def __init__(self, borg: BorgCLI, repository: str) -> None:
+        self.borg = borg
+        self.repository = repository
+
     def version(self) -> str:
-        return version_string(check_version(self.runner.run(["--version"]).stdout))
+        return version_string(self.borg.version())
 
     def snapshots(self, host: str | None) -> list[Snapshot]:
-        data = self.runner.run_json(["list", "--json", self.repository])
+        data = self.borg.run_json(["list", "--json", self.repository])
         archives = parse_borg_archives(data)
         if host:
             archives = [a for a in archives if a.name.startswith(host)]
@@ -341,49 +318,29 @@ class BorgBackend(Backend):
     def restore(self, snapshot: Snapshot, dest: str, includes: Sequence[str], workers: int) -> dict[str, Any]:
         archive = f"{self.repository}::{snapshot.name}"
         paths = [p.strip("/") for p in includes]
+        error = f"borg extract of {snapshot.name} failed"
         if workers <= 1:
-            self.runner.run(["extract", archive, *paths], cwd=dest, error=f"borg extract of {snapshot.name} failed")
+            self.borg.run(["extract", archive, *paths], cwd=dest, check=True, error=error)
             return {"workers": 1}
-        listing = self.runner.run(["list", "--json-lines", archive, *paths])
+        listing = self.borg.run(["list", "--json-lines", archive, *paths], check=True)
         plan = plan_parallel_extract(parse_borg_items(listing.stdout), workers)
         if plan.workers <= 1:
-            self.runner.run(["extract", archive, *paths], cwd=dest, error=f"borg extract of {snapshot.name} failed")
+            self.borg.run(["extract", archive, *paths], cwd=dest, check=True, error=error)
             return {"workers": 1}
-        self.runner.run_parallel([["extract", archive, *group] for group in plan.groups], cwd=dest,
-                                 error=f"borg extract of {snapshot.name} failed")
+        self.borg.run_parallel([["extract", archive, *group] for group in plan.groups], cwd=dest, error=error)
         fixed = restore_dir_metadata(dest, plan.upper_dirs)
         return {"workers": plan.workers, "split_depth": plan.depth, "upper_dirs_restored": fixed}
 
     def size(self, snapshot: Snapshot) -> int:
-        data = self.runner.run_json(["info", "--json", f"{self.repository}::{snapshot.name}"])
+        data = self.borg.run_json(["info", "--json", f"{self.repository}::{snapshot.name}"])
         return int(data["archives"][0]["stats"]["original_size"])
 
 
-def borg_secret_env(source: SecretSource) -> dict[str, str]:
-    """The environment that hands the passphrase to borg (never argv); restic's comes from _restic.restic_env."""
-    if not source.given:
-        return {}
-    if source.kind == "command":
-        return {"BORG_PASSCOMMAND": source.command or ""}
-    return {"BORG_PASSPHRASE": source.read()}
-
-
-def borg_runner(module: Any, params: Mapping[str, Any], secret: SecretSource) -> ToolRunner:
-    """A runner for borg: the passphrase, key file and lock wait in its environment only.
-
-    Borg passphrase variables inherited by the module process are dropped first: borg would prefer an inherited
-    ``BORG_PASSPHRASE`` to the ``BORG_PASSCOMMAND`` chosen here (and run_command can only add variables).
-    """
-    drop_inherited_passphrases()
-    env = {str(k): str(v) for k, v in (params.get("env") or {}).items()}
-    env.update(borg_secret_env(secret))
-    env.setdefault("BORG_RELOCATED_REPO_ACCESS_IS_OK", "yes")
-    if params.get("key_file"):
-        env["BORG_KEY_FILE"] = params["key_file"]
-    if params.get("lock_wait") is not None:
-        env.setdefault("BORG_LOCK_WAIT", str(params["lock_wait"]))
-    secrets = secret.known_values() + [str(v) for v in (params.get("env") or {}).values() if v]
-    return ToolRunner(module, params.get("binary") or "borg", env=env, secrets=secrets)
+def borg_cli(module: Any, params: Mapping[str, Any], secret: SecretSource) -> BorgCLI:
+    """borg for a restore: the passphrase, key file and lock wait never on argv, a relocated repository followed
+    (the restore policy of :mod:`._borg.cli`)."""
+    return BorgCLI(module, secret, binary=params.get("binary"), repo=params["repository"], purpose="restore",
+                   key_file=params.get("key_file"), lock_wait=params.get("lock_wait"), extra_env=params.get("env"))
 
 
 # --- the module's main --------------------------------------------------------------------------------------------
@@ -469,7 +426,7 @@ def _rsync_into(module: Any, src: str, dest: str) -> bool:
 
 
 def _check_params(params: dict[str, Any]) -> None:
-    for key in ("staging_dir", "manifest_path"):
+    for key in ("staging_dir", "manifest_path", "progress_file"):
         value = params.get(key)
         if value and not os.path.isabs(value):
             raise InputError(f"{key} must be an absolute path, got {value!r}.")
@@ -490,18 +447,21 @@ def main(module: Any) -> dict[str, Any]:
     tool = params["tool"]
     secret = SecretSource(value=params.get("password"), file=params.get("password_file"),
                           command=params.get("password_command"), label="password").validate()
-    if tool == "restic":
-        runner = tool_runner(module, params["repository"], secret, params.get("env"), params.get("cache_dir"),
-                             params.get("binary"))
-    else:
-        runner = borg_runner(module, params, secret)
     if params.get("limit_download") and tool != "restic":
         raise InputError("limit_download applies to restic only.")
-    backend: Backend = ResticBackend(runner, params["repository"], params.get("limit_download")) \
-        if tool == "restic" else BorgBackend(runner, params["repository"])
+    backend: Backend
+    if tool == "restic":
+        backend = ResticBackend(Restic(tool_runner(module, params["repository"], secret, params.get("env"),
+                                                   params.get("cache_dir"), params.get("binary"))),
+                                params.get("limit_download"))
+    else:
+        backend = BorgBackend(borg_cli(module, params, secret), params["repository"])
 
     version = backend.version()
-    before = parse_time(params["before"]) if params.get("before") else None
+    try:
+        before = parse_time(params["before"], naive_tz=UTC) if params.get("before") else None
+    except ValueError as exc:
+        raise InputError(f"before must be an ISO 8601 time such as 2026-03-14T09:00:00+00:00: {exc}.") from exc
     snapshot = select_snapshot(backend.snapshots(params.get("host")), params["snapshot"], before)
     staging = os.path.join(params["staging_dir"], snapshot.id)
     marker = staging + MARKER_SUFFIX
@@ -555,18 +515,23 @@ def _restore(module: Any, params: dict[str, Any], backend: Backend, snapshot: Sn
     if workers <= 0:
         workers = os.cpu_count() or 1
     start = time.monotonic()
-    info = backend.restore(snapshot, staging, includes, workers if tool == "borg" else 1)
-    restore_seconds = time.monotonic() - start
+    progress_file = params.get("progress_file")
+    total = None
+    if progress_file:
+        total = params.get("expected_bytes") or result.get("size_estimate") or backend.size(snapshot)
+    with ProgressReporter(progress_file, "restore data", total, ChildWrites()) as progress:
+        info = backend.restore(snapshot, staging, includes, workers if tool == "borg" else 1)
+        restore_seconds = time.monotonic() - start
+        files, size = tree_stats(staging)
+        progress.complete(size)
+
     verify: dict[str, Any] = {"checked": 0, "missing": [], "mismatched": [], "ok": None, "manifest": None}
     if params.get("manifest_path"):
         manifest = params["manifest_path"]
         opened = load_manifest(os.path.join(staging, manifest.lstrip("/")))
         verify.update(verify_against_manifest(staging, opened, includes, threads=max(2, workers)))
         verify.update(manifest=manifest, manifest_format=opened.version)
-        # one walk of the staging tree served the verification and the counts
-        files, size = verify.pop("tree_files"), verify.pop("tree_bytes")
-    else:
-        files, size = tree_stats(staging)
+        del verify["tree_files"], verify["tree_bytes"]  # counted above, while the progress file was open
     verify_seconds = time.monotonic() - start - restore_seconds
     result.update(restored=True, files=files, bytes=size, workers=info.get("workers", 1), verify=verify,
                   duration=round(restore_seconds, 3), verify_duration=round(verify_seconds, 3),

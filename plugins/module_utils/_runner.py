@@ -9,13 +9,14 @@ secrets it was given from every message and captured output it hands back.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
 import shutil
 import subprocess
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from ansible_collections.restoreops.dr.plugins.module_utils._errors import (
     InputError,
@@ -64,6 +65,21 @@ def parse_json_lines(text: str) -> list[Any]:
         if line:
             items.append(parse_json(line, what="line"))
     return items
+
+
+def json_objects(text: str) -> Iterator[dict[str, Any]]:
+    """The JSON objects among a tool's output lines (borg's --log-json, restic's message lines); other lines are
+    skipped, as tools mix plain text in."""
+    for line in (text or "").splitlines():
+        line = line.strip()
+        if not line.startswith("{"):
+            continue
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(entry, dict):
+            yield entry
 
 
 _VERSION_RE = re.compile(r"(\d+)\.(\d+)(?:\.(\d+))?")
@@ -157,11 +173,14 @@ class ToolRunner:
                          stderr=result.stderr[-4000:])
 
     def run_parallel(self, arg_lists: Sequence[Sequence[str]], *, env: Mapping[str, str] | None = None,
-                     cwd: str | None = None, error: str | None = None) -> list[Result]:
+                     cwd: str | None = None, error: str | None = None,
+                     per_call: Sequence[tuple[Mapping[str, str], Sequence[int]]] | None = None) -> list[Result]:
         """Run several invocations at once (one process each) and wait for all; raise on the first failure.
 
         ``run_command`` blocks, so this starts the processes itself, with the same rules: argv lists, no shell,
-        the runner's environment (secrets included) merged over the module's, output redacted.
+        the runner's environment (secrets included) merged over the module's, output redacted. ``per_call`` gives
+        each process its own extra environment and inherited file descriptors (a passphrase descriptor is read to
+        its end, so processes cannot share one).
         """
         binary = self.resolve()
         environ = dict(os.environ)
@@ -169,10 +188,12 @@ class ToolRunner:
         if env:
             environ.update(env)
         procs = []
-        for args in arg_lists:
+        for index, args in enumerate(arg_lists):
             cmd = [binary, *args]
-            procs.append((cmd, subprocess.Popen(cmd, cwd=cwd, env=environ, stdout=subprocess.PIPE,
-                                                stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)))
+            call_env, fds = per_call[index] if per_call else ({}, ())
+            procs.append((cmd, subprocess.Popen(cmd, cwd=cwd, env={**environ, **call_env}, pass_fds=tuple(fds),
+                                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                                stdin=subprocess.DEVNULL)))
         results = []
         for cmd, proc in procs:
             out, err = proc.communicate()
@@ -183,3 +204,15 @@ class ToolRunner:
             if result.rc != 0:
                 raise self.failure(result, error)
         return results
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this PID exists on this host: signal 0 succeeds, or fails with EPERM (the process
+    exists but belongs to someone else). The one test every lock decision of this collection uses."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except OSError as exc:
+        return exc.errno == errno.EPERM
+    return True

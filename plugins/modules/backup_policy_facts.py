@@ -106,30 +106,20 @@ options:
         type: dict
         default: {}
       retention:
-        description: The declared retention policy (the C(keep_*) options of C(restoreops.dr.restic_forget_prune)).
+        description:
+          - The declared retention policy, as the C(keep_*) options of M(restoreops.dr.restic_forget_prune) document
+            each rule.
         type: dict
         suboptions:
-          keep_last:
-            description: Keep the last N snapshots.
-            type: int
-          keep_hourly:
-            description: Keep the last N hourly snapshots.
-            type: int
-          keep_daily:
-            description: Keep the last N daily snapshots.
-            type: int
-          keep_weekly:
-            description: Keep the last N weekly snapshots.
-            type: int
-          keep_monthly:
-            description: Keep the last N monthly snapshots.
-            type: int
-          keep_yearly:
-            description: Keep the last N yearly snapshots.
-            type: int
           keep_within:
-            description: Keep the snapshots within this restic duration (for example V(30d)).
+            description: Keep the snapshots within this restic duration of the newest one (for example V(30d)).
             type: str
+          keep_last: {type: int, description: The count of C(--keep-last).}
+          keep_hourly: {type: int, description: The count of C(--keep-hourly).}
+          keep_daily: {type: int, description: The count of C(--keep-daily).}
+          keep_weekly: {type: int, description: The count of C(--keep-weekly).}
+          keep_monthly: {type: int, description: The count of C(--keep-monthly).}
+          keep_yearly: {type: int, description: The count of C(--keep-yearly).}
       prune:
         description: Whether the declared retention prunes (C(forget --prune)).
         type: bool
@@ -396,6 +386,9 @@ from ansible.module_utils.basic import AnsibleModule  # noqa: E402  (modules kee
 from ansible_collections.restoreops.dr.plugins.module_utils._errors import run_module  # noqa: E402
 from ansible_collections.restoreops.dr.plugins.module_utils._escrow import item_options  # noqa: E402
 from ansible_collections.restoreops.dr.plugins.module_utils._policy_facts import DEFAULT_SCAN_PATHS, main  # noqa: E402
+from ansible_collections.restoreops.dr.plugins.module_utils._restic.retention import (  # noqa: E402
+    retention_argument_spec,
+)
 
 
 def build_module() -> AnsibleModule:
@@ -409,22 +402,13 @@ def build_module() -> AnsibleModule:
         remote_path=dict(type="str"),
         key_export=dict(type="path", no_log=False),
     )
-    retention_spec = dict(
-        keep_last=dict(type="int"),
-        keep_hourly=dict(type="int"),
-        keep_daily=dict(type="int"),
-        keep_weekly=dict(type="int"),
-        keep_monthly=dict(type="int"),
-        keep_yearly=dict(type="int"),
-        keep_within=dict(type="str"),
-    )
     restic_spec = dict(
         name=dict(type="str", required=True),
         repository=dict(type="str", required=True),
         password_file=dict(type="path", no_log=False),
         password_command=dict(type="str", no_log=False),
         env=dict(type="dict", default={}, no_log=True),
-        retention=dict(type="dict", options=retention_spec),
+        retention=dict(type="dict", options=retention_argument_spec()),
         prune=dict(type="bool", default=False),
         retention_timer=dict(type="str"),
     )

@@ -132,6 +132,16 @@ options:
         C(borg info)); used by a preflight to check free space. Works in check mode.
     type: bool
     default: false
+  progress_file:
+    description:
+      - While the tool restores, rewrite this file every two seconds with the bytes written so far out of the
+        restore point's size (the bytes the tool's processes handed to C(write()), read from C(/proc)), for
+        C(restoreops.dr.await_jobs) to print while the module runs as a background job.
+      - The restore point's size is read once for it (as with O(estimate_size)) unless O(expected_bytes) gives it.
+    type: path
+  expected_bytes:
+    description: The restore's size in bytes when already known (for example from a preflight's O(estimate_size)).
+    type: int
 notes:
   - Hard links that cross the parallel split points are restored as separate files.
 seealso:
@@ -294,6 +304,8 @@ def main() -> None:
             "estimate_size": {"type": "bool", "default": False},
             "put_in_place": {"type": "bool", "default": False},
             "limit_download": {"type": "int"},
+            "progress_file": {"type": "path"},
+            "expected_bytes": {"type": "int"},
         },
         mutually_exclusive=[("password", "password_file", "password_command")],
         supports_check_mode=True,

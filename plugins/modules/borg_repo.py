@@ -6,10 +6,10 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: borg_repo
-short_description: Create and guard a BorgBackup 1.2 repository (encryption, append-only, key export, stale locks)
+short_description: Create and guard a BorgBackup 1.x repository (encryption, append-only, key export, stale locks)
 version_added: 0.1.0
 description:
-  - Creates a borg 1.2 repository if it does not exist, with the requested encryption mode, and never re-initialises
+  - Creates a borg 1.x repository if it does not exist, with the requested encryption mode, and never re-initialises
     an existing one. An existing repository whose encryption differs from O(encryption) is an error.
   - Enforces the repository's C(append_only) and C(storage_quota) settings.
   - Exports the repository key to O(key_export.dest) right after creation and whenever that file is missing or
@@ -139,7 +139,8 @@ options:
         key lives in that directory rather than in the repository.
     type: path
 notes:
-  - Works with borg 1.2. borg 2 is detected and refused.
+  - Works with borg 1.2 and 1.4; with 1.4 the module reads borg's specific exit codes (it sets
+    E(BORG_EXIT_CODES=modern)). borg 2 is detected and refused.
   - In append-only mode a client can still delete archives, but borg only appends a new transaction; the old one
     stays on disk and can be restored. See the module guide in the collection's C(docs/modules/borg_repo.md).
 seealso:
@@ -291,7 +292,7 @@ actions:
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
-from ansible_collections.restoreops.dr.plugins.module_utils._borg import ENCRYPTION_MODES, main  # noqa: E402
+from ansible_collections.restoreops.dr.plugins.module_utils._borg.repo import ENCRYPTION_MODES, main  # noqa: E402
 from ansible_collections.restoreops.dr.plugins.module_utils._errors import run_module  # noqa: E402
 
 

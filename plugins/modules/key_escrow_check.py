@@ -206,8 +206,8 @@ def build_module() -> AnsibleModule:
     return AnsibleModule(
         argument_spec=dict(
             items=dict(type="list", elements="dict", required=True, options=item_options()),
-            max_mode=dict(type="raw", default="0600"),
             fail_on_problem=dict(type="bool", default=True),
+            max_mode=dict(type="raw", default="0600"),
         ),
         supports_check_mode=True,
     )

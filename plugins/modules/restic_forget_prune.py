@@ -16,11 +16,11 @@ description:
   - Stale locks (left by a killed restic) are removed with C(restic unlock), which never removes a live lock; a
     live lock stops the run before anything is removed.
   - In check mode only restic's dry runs are used (C(forget --dry-run --prune)); nothing in the repository changes.
-  - The password and backend credentials reach restic through its environment, never through its command line.
 author:
   - restoreops.dr contributors (@restoreops)
 extends_documentation_fragment:
   - restoreops.dr.attributes
+  - restoreops.dr.restic
 attributes:
   check_mode:
     support: full
@@ -34,58 +34,29 @@ attributes:
     support: full
     details:
       - A second run with the same policy removes nothing and reports no change.
-requirements:
-  - restic 0.14 or newer on the target host.
 options:
-  repository:
-    description:
-      - The restic repository; a local path (or C(local:/path)), C(rest:http://...), C(s3:...), C(sftp:...).
-      - Passed as E(RESTIC_REPOSITORY), so credentials inside a REST URL stay off the command line.
-    type: str
-    required: true
-  password:
-    description:
-      - The repository password. Passed as E(RESTIC_PASSWORD).
-      - Mutually exclusive with O(password_file) and O(password_command).
-    type: str
-  password_file:
-    description:
-      - Absolute path of a file whose first line is the password. Passed as E(RESTIC_PASSWORD_FILE).
-    type: path
-  password_command:
-    description:
-      - A command that prints the password. Passed as E(RESTIC_PASSWORD_COMMAND); restic runs it.
-    type: str
-  env:
-    description:
-      - Extra environment for restic, for example C(AWS_ACCESS_KEY_ID) and C(AWS_SECRET_ACCESS_KEY) for S3.
-      - Values are scrubbed from the module's output.
-    type: dict
-    default: {}
-  restic_binary:
-    description: Name or absolute path of the restic executable.
-    type: str
-    default: restic
-  cache_dir:
-    description: restic's cache directory (E(RESTIC_CACHE_DIR)); restic's default when unset.
-    type: path
   keep_last:
-    description: Keep the last N snapshots.
+    description: Keep the N most recent snapshots (C(--keep-last)).
     type: int
   keep_hourly:
-    description: Keep the last N hourly snapshots.
+    description:
+      - For each of the last N hours that have snapshots, keep the newest one of that hour.
     type: int
   keep_daily:
-    description: Keep the last N daily snapshots.
+    description: Keep the newest snapshot of each of the last N days on which there is one (C(--keep-daily)).
     type: int
   keep_weekly:
-    description: Keep the last N weekly snapshots.
+    description:
+      - The same per week, for the last N weeks with a snapshot.
+      - Weeks run from Monday to Sunday.
     type: int
   keep_monthly:
-    description: Keep the last N monthly snapshots.
+    description: The newest snapshot of each of the last N months that have one is kept.
     type: int
   keep_yearly:
-    description: Keep the last N yearly snapshots.
+    description:
+      - The newest snapshot of each of the last N calendar years with a snapshot (C(--keep-yearly)); usually the
+        rule that reaches furthest back.
     type: int
   keep_within:
     description: Keep every snapshot newer than this restic duration (for example V(30d) or V(1y6m)) relative to the
@@ -277,44 +248,26 @@ restic_version:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.restoreops.dr.plugins.module_utils._errors import run_module
-from ansible_collections.restoreops.dr.plugins.module_utils._restic import main as retention_main
+from ansible_collections.restoreops.dr.plugins.module_utils._restic.cli import run_restic_module
+from ansible_collections.restoreops.dr.plugins.module_utils._restic.retention import main as retention_main
+from ansible_collections.restoreops.dr.plugins.module_utils._restic.retention import retention_argument_spec
 
-
-def build_module() -> AnsibleModule:
-    return AnsibleModule(
-        argument_spec=dict(
-            repository=dict(type="str", required=True),
-            password=dict(type="str", no_log=True),
-            password_file=dict(type="path", no_log=False),
-            password_command=dict(type="str", no_log=False),
-            env=dict(type="dict", default={}, no_log=True),
-            restic_binary=dict(type="str", default="restic"),
-            cache_dir=dict(type="path"),
-            keep_last=dict(type="int"),
-            keep_hourly=dict(type="int"),
-            keep_daily=dict(type="int"),
-            keep_weekly=dict(type="int"),
-            keep_monthly=dict(type="int"),
-            keep_yearly=dict(type="int"),
-            keep_within=dict(type="str"),
-            keep_tags=dict(type="list", elements="str", default=[]),
-            group_by=dict(type="str", default="host,paths"),
-            host=dict(type="list", elements="str", default=[]),
-            tags=dict(type="list", elements="str", default=[]),
-            paths=dict(type="list", elements="str", default=[]),
-            prune=dict(type="bool", default=True),
-            unlock_stale=dict(type="bool", default=True),
-            check_after=dict(type="str", default="none"),
-        ),
-        mutually_exclusive=[("password", "password_file", "password_command")],
-        required_one_of=[("password", "password_file", "password_command")],
-        supports_check_mode=True,
-    )
+# With the repository options of the restoreops.dr.restic doc fragment (added by run_restic_module).
+OPTIONS = dict(
+    **retention_argument_spec(),
+    keep_tags=dict(type="list", elements="str", default=[]),
+    group_by=dict(type="str", default="host,paths"),
+    host=dict(type="list", elements="str", default=[]),
+    tags=dict(type="list", elements="str", default=[]),
+    paths=dict(type="list", elements="str", default=[]),
+    prune=dict(type="bool", default=True),
+    unlock_stale=dict(type="bool", default=True),
+    check_after=dict(type="str", default="none"),
+)
 
 
 def main() -> None:
-    run_module(build_module(), retention_main)
+    run_restic_module(AnsibleModule, OPTIONS, retention_main)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
 """Nightly proof that the backups restore: sample restore, checksums, age, light repository check.
 
 Installed by the restoreops.dr.backup_verify role as /usr/local/libexec/restoreops/backup-verify and run by
-restoreops-backup-verify.service (timer) or by playbooks/verify_backups.yml. Python 3 standard library only.
+restoreops-backup-verify.service (timer) or by playbooks/verify_backups.yml. Python 3 standard library, and the
+collection's module_utils the role installs next to it.
 
 For each configured borg or restic repository:
   1. find the latest archive/snapshot (borg list --json / restic snapshots --json);
@@ -18,13 +19,16 @@ Then it writes Prometheus textfile metrics, sends a Slack-compatible webhook ale
 JSON report and exits 0 (PASS), 1 (FAIL), 2 (STALE) or 3 (unusable configuration).
 
 The configuration is a JSON file readable by its owner only (it holds the webhook URL); secrets reach borg and
-restic through their environment or a password file, never through argv.
+restic through their environment, a file descriptor or a password file, never through argv.
+
+The decisions (latest backup, age, result) and the tools' command line (environment, versions, exit codes) are the
+collection's own module_utils (``_verify``, ``_borg.cli``, ``_restic.cli``), which the role installs next to this
+runner in ``restoreops-lib``.
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import hashlib
 import json
 import os
@@ -38,17 +42,32 @@ import time
 import urllib.error
 import urllib.request
 
-sys.dont_write_bytecode = True  # keep the install directory as the role left it
-sys.path.insert(0, os.path.dirname(os.path.realpath(__file__)))
-try:
-    import restoreops_manifest as manifest_lib  # installed next to this script by the role
-except ImportError:  # run from the collection's source tree
-    from ansible_collections.restoreops.dr.plugins.module_utils import _manifest as manifest_lib
+_LIB = os.path.join(os.path.dirname(os.path.realpath(__file__)), "restoreops-lib")
+if os.path.isdir(_LIB):
+    sys.path.insert(0, _LIB)
 
-PASS, FAIL, STALE = "PASS", "FAIL", "STALE"
-RESULTS = (PASS, FAIL, STALE)
-EXIT = {PASS: 0, FAIL: 1, STALE: 2}
-EXIT_CONFIG = 3
+# pylint: disable=wrong-import-position
+from ansible_collections.restoreops.dr.plugins.module_utils import _manifest as manifest_lib  # noqa: E402
+from ansible_collections.restoreops.dr.plugins.module_utils._borg.cli import BorgCLI, succeeded  # noqa: E402
+from ansible_collections.restoreops.dr.plugins.module_utils._errors import RestoreOpsError  # noqa: E402
+from ansible_collections.restoreops.dr.plugins.module_utils._restic.cli import Restic, tool_runner  # noqa: E402
+from ansible_collections.restoreops.dr.plugins.module_utils._runner import parse_json  # noqa: E402
+from ansible_collections.restoreops.dr.plugins.module_utils._secrets import SecretSource  # noqa: E402
+from ansible_collections.restoreops.dr.plugins.module_utils._time import isoformat_utc  # noqa: E402
+from ansible_collections.restoreops.dr.plugins.module_utils._verify import (  # noqa: E402
+    EXIT,
+    EXIT_CONFIG,
+    FAIL,
+    PASS,
+    RESULTS,
+    NothingToVerify,
+    backup_age,
+    latest_borg,
+    latest_restic,
+    overall,
+    repository_result,
+)
+
 DEFAULT_CONFIG = "/etc/restoreops/backup-verify.json"
 # where restoreops.dr.backup_context writes the manifest, and where versions before format 2 wrote it
 DEFAULT_MANIFEST = "var/lib/restoreops/context/" + manifest_lib.NAME
@@ -93,50 +112,35 @@ def load_config(path: str) -> dict:
 
 
 # --- running tools -------------------------------------------------------------------------------------------
-def tool_env(repo: dict) -> dict:
-    env = dict(os.environ)
-    env.update({str(k): str(v) for k, v in (repo.get("env") or {}).items()})
-    env.setdefault("LC_ALL", "C.UTF-8")
+class Host:
+    """What the collection's tool layer needs from AnsibleModule, on a host without Ansible: run without a shell."""
+
+    def run_command(self, args: list, environ_update: dict | None = None, cwd: str | None = None,
+                    pass_fds: list | None = None, data: str | None = None, **_ignored: object) -> tuple:
+        env = dict(os.environ)
+        env.setdefault("LC_ALL", "C.UTF-8")
+        env.update(environ_update or {})
+        proc = subprocess.run(args, env=env, cwd=cwd, input=data, capture_output=True, text=True,
+                              pass_fds=tuple(pass_fds or ()), check=False)
+        return proc.returncode, proc.stdout, proc.stderr
+
+
+def secret_of(repo: dict) -> SecretSource:
+    """The passphrase (borg) or password (restic) source: the configured file, else what ``env`` names."""
+    env = repo.get("env") or {}
     if repo["type"] == "borg":
-        env.setdefault("BORG_EXIT_CODES", "legacy")
         if repo.get("passphrase_file"):
-            with open(repo["passphrase_file"], encoding="utf-8") as handle:
-                env["BORG_PASSPHRASE"] = handle.read().rstrip("\n")
-    elif repo.get("password_file"):
-        env["RESTIC_PASSWORD_FILE"] = repo["password_file"]
-    return env
-
-
-def run(argv: list, env: dict, cwd: str | None = None, timeout: float | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(argv, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False)
+            return SecretSource(file=repo["passphrase_file"])
+        return SecretSource(value=env.get("BORG_PASSPHRASE"), command=env.get("BORG_PASSCOMMAND"))
+    if repo.get("password_file"):
+        return SecretSource(file=repo["password_file"], label="password")
+    return SecretSource(value=env.get("RESTIC_PASSWORD"), file=env.get("RESTIC_PASSWORD_FILE"),
+                        command=env.get("RESTIC_PASSWORD_COMMAND"), label="password")
 
 
 def last_line(text: str) -> str:
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     return lines[-1] if lines else ""
-
-
-def parse_time(text: str) -> float:
-    """borg 1.2 prints naive local ISO times; restic prints RFC 3339 with nanoseconds and an offset."""
-    text = text.strip().replace("Z", "+00:00")
-    main, frac, offset = text, "", ""
-    if "." in text:
-        main, rest = text.split(".", 1)
-        digits = ""
-        for i, ch in enumerate(rest):
-            if not ch.isdigit():
-                offset = rest[i:]
-                break
-            digits += ch
-        frac = "." + (digits + "000000")[:6]
-    else:
-        for sign in ("+", "-"):
-            idx = text.rfind(sign)
-            if idx > 10:
-                main, offset = text[:idx], text[idx:]
-                break
-    stamp = dt.datetime.fromisoformat(main + frac + offset)
-    return stamp.timestamp()
 
 
 # --- one repository ------------------------------------------------------------------------------------------
@@ -157,6 +161,7 @@ class Check:
         self.tmp_parent = defaults.get("tmp_dir") or None
         self.problems: list = []
         self.stale: list = []
+        self.tool = None
         self.report: dict = {"name": self.name, "type": self.type, "repository": repo["repository"],
                              "latest": None, "backup_time": None, "backup_age_seconds": None,
                              "files": {}, "repository_check": None, "problems": self.problems,
@@ -168,69 +173,61 @@ class Check:
     def execute(self, now: float) -> dict:
         started = time.time()
         try:
-            self.env = tool_env(self.repo)
-        except OSError as exc:
+            self.open_tool()
+            latest = self.latest()
+        except OSError as exc:  # the passphrase file, opened for each borg run
             self.fail(f"cannot read the passphrase file: {exc.strerror}")
             return self.finish(started)
-        try:
-            latest = self.latest()
-        except RuntimeError as exc:
-            self.fail(str(exc))
+        except (NothingToVerify, RestoreOpsError) as exc:
+            self.fail(exc.msg if isinstance(exc, RestoreOpsError) else str(exc))
             latest = None
         if latest is not None:
             ident, when = latest
             self.report["latest"] = ident
-            self.report["backup_time"] = dt.datetime.fromtimestamp(when, dt.UTC).isoformat()
-            age = max(0.0, now - when)
+            self.report["backup_time"] = isoformat_utc(when)
+            age, too_old = backup_age(ident, when, now, self.max_age_hours)
             self.report["backup_age_seconds"] = round(age, 1)
-            if age > self.max_age_hours * 3600:
-                self.stale.append(f"the latest backup {ident} is {age / 3600:.1f} h old, older than "
-                                  f"{self.max_age_hours:g} h")
+            if too_old:
+                self.stale.append(too_old)
             self.sample_restore(ident)
-        if self.repo.get("check", True):
+        if self.repo.get("check", True) and self.tool is not None:
             self.repository_check()
         return self.finish(started)
 
     def finish(self, started: float) -> dict:
-        if self.problems:
-            result = FAIL
-        elif self.stale:
-            result = STALE
+        result = repository_result(self.problems, self.stale)
+        if result != FAIL:
             self.problems.extend(self.stale)
-        else:
-            result = PASS
         self.report["result"] = result
         self.report["duration_seconds"] = round(time.time() - started, 3)
         return self.report
 
-    # latest archive / snapshot
-    def latest(self) -> tuple | None:
+    # the tool, through the collection's command-line layer (environment, secrets, exit codes)
+    def open_tool(self) -> None:
+        secret = secret_of(self.repo)
         if self.type == "borg":
-            argv = [self.binary, "list", "--json", "--last", "1"]
+            self.tool = BorgCLI(Host(), secret, binary=self.binary, repo=self.repo["repository"], purpose="verify",
+                                extra_env=self.repo.get("env"))
+        else:
+            self.tool = Restic(tool_runner(Host(), self.repo["repository"], secret, self.repo.get("env"), None,
+                                           self.binary))
+
+    # latest archive / snapshot
+    def latest(self) -> tuple:
+        if self.type == "borg":
+            argv = ["list", "--json", "--last", "1"]
             if self.repo.get("glob_archives"):
                 argv += ["--glob-archives", self.repo["glob_archives"]]
-            proc = run([*argv, self.repo["repository"]], self.env)
-            if proc.returncode != 0:
-                raise RuntimeError(f"borg list failed (rc={proc.returncode}): {last_line(proc.stderr)}")
-            archives = json.loads(proc.stdout).get("archives") or []
-            if not archives:
-                raise RuntimeError("the repository holds no archive")
-            archive = archives[-1]
-            return archive["name"], parse_time(archive.get("time") or archive["start"])
-        argv = [self.binary, "snapshots", "--json", "--no-lock"]
+            result = self.tool.run([*argv, self.repo["repository"]])
+            if result.rc != 0:
+                raise NothingToVerify(f"borg list failed (rc={result.rc}): {self.tool.fail(result, 'borg list').msg}")
+            return latest_borg(parse_json(result.stdout, what="output of borg list"))
+        extra = []
         for host in self.repo.get("hosts") or []:
-            argv += ["--host", host]
+            extra += ["--host", host]
         for tag in self.repo.get("tags") or []:
-            argv += ["--tag", tag]
-        proc = run([*argv, "--repo", self.repo["repository"]], self.env)
-        if proc.returncode != 0:
-            raise RuntimeError(f"restic snapshots failed (rc={proc.returncode}): {last_line(proc.stderr)}")
-        snaps = json.loads(proc.stdout or "[]") or []
-        if not snaps:
-            raise RuntimeError("the repository holds no snapshot")
-        timed = [(parse_time(s["time"]), s["id"]) for s in snaps]
-        when, ident = max(timed)
-        return ident, when
+            extra += ["--tag", tag]
+        return latest_restic(self.tool.snapshots(extra=extra))
 
     # sample restore
     def sample_restore(self, ident: str) -> None:
@@ -256,18 +253,15 @@ class Check:
 
     def extract(self, ident: str, tmp: str, wanted: list) -> None:
         if self.type == "borg":
-            argv = [self.binary, "extract", f"{self.repo['repository']}::{ident}", *wanted]
-            proc = run(argv, self.env, cwd=tmp)
-            # rc 1 is a warning (for example a path that never matched): the file checks below name it
-            if proc.returncode >= 2:
-                self.fail(f"borg extract failed (rc={proc.returncode}): {last_line(proc.stderr)}")
+            result = self.tool.run(["extract", f"{self.repo['repository']}::{ident}", *wanted], cwd=tmp)
+            # a warning (for example a path that never matched) is not a failure: the file checks below name it
+            if not succeeded(result.rc):
+                self.fail(f"borg extract failed (rc={result.rc}): {self.tool.fail(result, 'borg extract').msg}")
             return
-        argv = [self.binary, "restore", ident, "--no-lock", "--target", tmp, "--repo", self.repo["repository"]]
-        for path in wanted:
-            argv += ["--include", "/" + path]
-        proc = run(argv, self.env)
-        if proc.returncode != 0:
-            self.fail(f"restic restore failed (rc={proc.returncode}): {last_line(proc.stderr)}")
+        try:
+            self.tool.restore(ident, tmp, ["/" + path for path in wanted], extra=["--no-lock"])
+        except RestoreOpsError as exc:
+            self.fail(f"restic restore failed (rc={getattr(exc, 'rc', None)}): {exc.msg}")
 
     def read_manifest(self, tmp: str, critical: list) -> dict | None:
         """The recorded digests of the critical files (the manifest streams: memory holds those only)."""
@@ -317,15 +311,17 @@ class Check:
 
     def repository_check(self) -> None:
         if self.type == "borg":
-            argv = [self.binary, "check", "--repository-only", self.repo["repository"]]
+            args = ["check", "--repository-only"]
+            result = self.tool.run([*args, self.repo["repository"]])
+            reason = self.tool.fail(result, "borg check").msg if result.rc != 0 else ""
         else:
-            subset = str(self.repo.get("read_data_subset") or "5%")
-            argv = [self.binary, "check", "--read-data-subset", subset, "--repo", self.repo["repository"]]
-        proc = run(argv, self.env)
-        ok = proc.returncode == 0
-        self.report["repository_check"] = {"ok": ok, "rc": proc.returncode, "command": " ".join(argv[1:3])}
+            args = ["check", "--read-data-subset", str(self.repo.get("read_data_subset") or "5%")]
+            result = self.tool.check(args)
+            reason = last_line(result.stderr or result.stdout)
+        ok = result.rc == 0
+        self.report["repository_check"] = {"ok": ok, "rc": result.rc, "command": " ".join(args[:2])}
         if not ok:
-            self.fail(f"{self.type} check failed (rc={proc.returncode}): {last_line(proc.stderr or proc.stdout)}")
+            self.fail(f"{self.type} check failed (rc={result.rc}): {reason}")
 
 
 # --- outputs -------------------------------------------------------------------------------------------------
@@ -451,8 +447,7 @@ def main(argv: list | None = None) -> int:
 
     now = time.time()
     reports = [Check(repo, config).execute(now) for repo in repos]
-    results = {r["result"] for r in reports}
-    overall = FAIL if FAIL in results else STALE if STALE in results else PASS
+    outcome = overall(r["result"] for r in reports)
 
     state_dir = config.get("state_dir") or "/var/lib/restoreops/backup-verify"
     state_file = os.path.join(state_dir, "state.json")
@@ -463,11 +458,11 @@ def main(argv: list | None = None) -> int:
             state["last_success"][rep["name"]] = now
     state["last_run"] = now
     host = config.get("host") or socket.gethostname()
-    report = {"host": host, "result": overall, "time": dt.datetime.fromtimestamp(now, dt.UTC).isoformat(),
+    report = {"host": host, "result": outcome, "time": isoformat_utc(now),
               "repositories": reports, "alert": None}
 
-    if overall != PASS and config.get("webhook_url") and not args.no_alert:
-        error = send_webhook(config["webhook_url"], alert_payload(reports, overall, host),
+    if outcome != PASS and config.get("webhook_url") and not args.no_alert:
+        error = send_webhook(config["webhook_url"], alert_payload(reports, outcome, host),
                              float(config.get("webhook_timeout") or 10))
         report["alert"] = {"sent": error is None, "error": error}
         if error:
@@ -477,18 +472,18 @@ def main(argv: list | None = None) -> int:
         atomic_write(state_file, json.dumps(state, indent=2) + "\n", 0o600)
         atomic_write(os.path.join(state_dir, "last-report.json"), json.dumps(report, indent=2) + "\n", 0o600)
         if config.get("metrics_file"):
-            write_metrics(config["metrics_file"], reports, state, now, overall)
+            write_metrics(config["metrics_file"], reports, state, now, outcome)
     except OSError as exc:
         print(f"backup-verify: cannot write state or metrics: {exc}", file=sys.stderr)
-        if overall == PASS:
-            overall = FAIL
+        if outcome == PASS:
+            outcome = FAIL
             report["result"] = FAIL
 
     print(json.dumps(report, indent=2))
     for rep in reports:
         print(f"backup-verify: {rep['name']}: {rep['result']}"
               + (": " + "; ".join(rep["problems"]) if rep["problems"] else ""), file=sys.stderr)
-    return EXIT[overall]
+    return EXIT[outcome]
 
 
 if __name__ == "__main__":

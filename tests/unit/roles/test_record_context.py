@@ -29,7 +29,10 @@ def install(tmp_path: Path) -> Path:
     libexec = tmp_path / "libexec"
     libexec.mkdir()
     shutil.copy(SCRIPT, libexec / "record-context")
-    shutil.copy(LIBRARY, libexec / "restoreops_manifest.py")
+    lib = libexec / "restoreops-lib" / "ansible_collections" / "restoreops" / "dr" / "plugins" / "module_utils"
+    lib.mkdir(parents=True)
+    shutil.copy(LIBRARY, lib / "_manifest.py")
+    shutil.copy(LIBRARY.parent / "__init__.py", lib / "__init__.py")
     return libexec / "record-context"
 
 

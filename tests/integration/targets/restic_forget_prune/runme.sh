@@ -5,17 +5,7 @@
 set -eu -o pipefail
 source ../setup_argv_sampler/files/argv_sampler.sh
 
-WORKDIR="$(mktemp -d /tmp/restoreops-restic.XXXXXX)"
-chmod 0700 "${WORKDIR}"
-cleanup() {
-    argv_sampler_cleanup
-    rm -rf "${WORKDIR}"
-}
-trap cleanup EXIT
-
-PASSWORD="rops-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')-pw"
-printf '%s\n' "${PASSWORD}" > "${WORKDIR}/password"
-chmod 0600 "${WORKDIR}/password"
+argv_sampler_workdir restoreops-restic
 printf 'workdir: "%s"\nrestic_password: "%s"\n' "${WORKDIR}" "${PASSWORD}" > "${WORKDIR}/vars.yml"
 
 argv_sampler_start "${WORKDIR}" "${WORKDIR}/password" restic

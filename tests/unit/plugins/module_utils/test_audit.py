@@ -79,9 +79,10 @@ def test_borg_rules():
 
 
 def test_borg_naive_local_time_is_read():
-    assert audit.parse_time("2026-11-23T10:00:00.123456") is not None
-    assert audit.parse_time("2026-11-23T10:00:00.123456789+00:00") == audit.parse_time("2026-11-23T10:00:00.123456Z")
-    assert audit.parse_time("not a time") is None
+    assert audit.epoch_seconds("2026-11-23T10:00:00.123456") is not None
+    nanoseconds = audit.epoch_seconds("2026-11-23T10:00:00.123456789+00:00")
+    assert nanoseconds == audit.epoch_seconds("2026-11-23T10:00:00.123456Z")
+    assert audit.epoch_seconds("not a time") is None
 
 
 def test_restic_rules_each_fault():

@@ -9,8 +9,14 @@ import json
 import os
 
 import pytest
+from conftest import FakeModule
 
 from ansible_collections.restoreops.dr.plugins.module_utils import _escrow as escrow
+from ansible_collections.restoreops.dr.plugins.module_utils._borg.repo_files import (
+    config_with_key,
+    find_host_key,
+    parse_repo_config,
+)
 from ansible_collections.restoreops.dr.plugins.module_utils._errors import InputError
 from ansible_collections.restoreops.dr.plugins.module_utils._runner import Result
 
@@ -32,33 +38,34 @@ def config_text(repo_id: str = REPO_ID, lines: list[str] | None = None) -> str:
             f"id = {repo_id}\nkey = {key}\n")
 
 
-class FakeModule:
-    """Records every run_command call and answers from a queue."""
+class ShadowWatcher:
+    """Records what the shadow repository looks like while borg runs (the conftest FakeModule's on_run hook)."""
 
-    def __init__(self, answers: list[tuple[int, str, str]] | None = None, params: dict | None = None) -> None:
-        self.answers = list(answers or [])
-        self.calls: list[dict] = []
-        self.params = params or {}
+    def __init__(self) -> None:
         self.snapshots: list[dict] = []
 
-    def run_command(self, cmd, **kwargs):
-        call = {"cmd": list(cmd), **kwargs}
-        self.calls.append(call)
-        # Record what the shadow repository looks like while the tool runs.
+    def __call__(self, cmd, kwargs) -> None:
         repo_arg = cmd[-1]
-        if os.path.isdir(repo_arg):
-            entries = sorted(os.listdir(repo_arg))
-            config = os.path.join(repo_arg, "config")
-            snap = {"dir": repo_arg, "entries": entries, "dir_mode": os.stat(os.path.dirname(repo_arg)).st_mode}
-            if os.path.exists(config):
-                with open(config, encoding="utf-8") as handle:
-                    snap["config"] = handle.read()
-                snap["config_mode"] = os.stat(config).st_mode & 0o777
-            fd = kwargs.get("environ_update", {}).get("BORG_PASSPHRASE_FD")
-            if fd:
-                snap["fd_text"] = os.pread(int(fd), 100, 0).decode()
-            self.snapshots.append(snap)
-        return self.answers.pop(0) if self.answers else (0, "", "")
+        if not os.path.isdir(repo_arg):
+            return
+        snap = {"dir": repo_arg, "entries": sorted(os.listdir(repo_arg)),
+                "dir_mode": os.stat(os.path.dirname(repo_arg)).st_mode}
+        config = os.path.join(repo_arg, "config")
+        if os.path.exists(config):
+            with open(config, encoding="utf-8") as handle:
+                snap["config"] = handle.read()
+            snap["config_mode"] = os.stat(config).st_mode & 0o777
+        fd = kwargs.get("environ_update", {}).get("BORG_PASSPHRASE_FD")
+        if fd:
+            snap["fd_text"] = os.pread(int(fd), 100, 0).decode()
+        self.snapshots.append(snap)
+
+
+def borg_module(answers=None):
+    watcher = ShadowWatcher()
+    module = FakeModule(answers=answers, on_run=watcher)
+    module.snapshots = watcher.snapshots
+    return module
 
 
 def item(**kw) -> escrow.EscrowItem:
@@ -156,19 +163,19 @@ def test_check_apart_reports_missing_protected_path(tmp_path):
 def test_parse_borg_key_export_and_config():
     exported = escrow.parse_borg_key_export(export_text())
     assert exported == escrow.BorgKeyExport(REPO_ID, BLOB)
-    config = escrow.parse_borg_config(config_text())
+    config = parse_repo_config(config_text())
     assert config.repo_id == REPO_ID and config.blob == BLOB and config.mode == "repokey"
-    assert escrow.parse_borg_config(config_text(lines=[])).mode == "keyfile"
+    assert parse_repo_config(config_text(lines=[])).mode == "keyfile"
     with pytest.raises(ValueError, match="BORG_KEY"):
         escrow.parse_borg_key_export("To restore key use borg key import --paper /path/to/repo\n")
 
 
 def test_shadow_config_puts_the_escrowed_blob_in_place():
-    text = escrow.shadow_config(config_text(lines=["AAAA", "BBBB"]), BLOB)
-    assert escrow.parse_borg_config(text).blob == BLOB
-    assert escrow.parse_borg_config(text).repo_id == REPO_ID
-    unchanged = escrow.shadow_config(config_text(lines=[]), None)
-    assert escrow.parse_borg_config(unchanged).blob == ""
+    text = config_with_key(config_text(lines=["AAAA", "BBBB"]), BLOB)
+    assert parse_repo_config(text).blob == BLOB
+    assert parse_repo_config(text).repo_id == REPO_ID
+    unchanged = config_with_key(config_text(lines=[]), None)
+    assert parse_repo_config(unchanged).blob == ""
 
 
 def log_json(msgid: str, message: str = "x") -> str:
@@ -178,7 +185,7 @@ def log_json(msgid: str, message: str = "x") -> str:
 def test_decide_borg_decrypts():
     it = item()
     exported = escrow.BorgKeyExport(REPO_ID, BLOB)
-    config = escrow.BorgRepoConfig(REPO_ID, BLOB)
+    config = escrow.BorgRepoConfig(REPO_ID, key=BLOB)
     assert escrow.decide_borg_decrypts(it, exported, config, 0, "").ok
     wrong_pw = escrow.decide_borg_decrypts(it, exported, config, 2, log_json("PassphraseWrong"))
     assert not wrong_pw.ok and "passphrase does not unlock" in wrong_pw.problems[0]
@@ -195,10 +202,10 @@ def test_decide_borg_decrypts():
 def test_decide_borg_current_repokey_and_keyfile():
     it = item()
     exported = escrow.BorgKeyExport(REPO_ID, BLOB)
-    assert escrow.decide_borg_current(it, exported, escrow.BorgRepoConfig(REPO_ID, BLOB), True, None, None).ok
-    stale = escrow.decide_borg_current(it, exported, escrow.BorgRepoConfig(REPO_ID, "CHANGED"), True, None, None)
+    assert escrow.decide_borg_current(it, exported, escrow.BorgRepoConfig(REPO_ID, key=BLOB), True, None, None).ok
+    stale = escrow.decide_borg_current(it, exported, escrow.BorgRepoConfig(REPO_ID, key="CHANGED"), True, None, None)
     assert not stale.ok and "stale" in stale.problems[0]
-    keyfile = escrow.BorgRepoConfig(REPO_ID, "")
+    keyfile = escrow.BorgRepoConfig(REPO_ID, key="")
     assert escrow.decide_borg_current(it, exported, keyfile, True, None, None).ok
     assert not escrow.decide_borg_current(it, exported, keyfile, False, None, None).ok
     host = escrow.BorgKeyExport(REPO_ID, "NEWER")
@@ -213,8 +220,8 @@ def test_find_host_borg_key(tmp_path):
     keys.mkdir(parents=True)
     (keys / "other").write_text(export_text(OTHER_ID))
     (keys / "mine").write_text(export_text())
-    assert escrow.find_host_borg_key(REPO_ID, {"BORG_BASE_DIR": str(tmp_path / "base")}) == str(keys / "mine")
-    assert escrow.find_host_borg_key(REPO_ID, {"BORG_KEYS_DIR": str(tmp_path / "none")}) is None
+    assert find_host_key(REPO_ID, {"BORG_BASE_DIR": str(tmp_path / "base")}) == str(keys / "mine")
+    assert find_host_key(REPO_ID, {"BORG_KEYS_DIR": str(tmp_path / "none")}) is None
 
 
 def make_borg_repo(tmp_path, lines):
@@ -239,14 +246,14 @@ def escrow_files(tmp_path, export=None):
 def test_borg_probe_repokey_opens_a_shadow_with_the_escrowed_key(tmp_path):
     repo = make_borg_repo(tmp_path, ["OLDKEY"])
     key, pw = escrow_files(tmp_path)
-    module = FakeModule([(0, '{"archives": []}', "")])
+    module = borg_module([(0, '{"archives": []}', "")])
     it = escrow.parse_item({"name": "b", "kind": "borg", "repo": str(repo), "key_file": str(key),
                             "passphrase_file": str(pw)})
     decrypts, current = escrow.BorgProbe(module).run(it)
     assert decrypts.ok
     assert not current.ok and "stale" in current.problems[0]  # the repository's blob differs from the escrow
     call = module.calls[0]
-    assert call["cmd"][1:-1] == ["--log-json", "list", "--json", "--last", "1"]
+    assert call["cmd"][1:-1] == ["list", "--log-json", "--json", "--last", "1"]
     env = call["environ_update"]
     assert "BORG_PASSPHRASE_FD" in env and "BORG_KEY_FILE" not in env
     assert env["BORG_BASE_DIR"].startswith(os.path.dirname(call["cmd"][-1]).rsplit("/", 1)[0])
@@ -255,7 +262,7 @@ def test_borg_probe_repokey_opens_a_shadow_with_the_escrowed_key(tmp_path):
     snap = module.snapshots[0]
     assert snap["fd_text"] == "sekrit\n"
     assert snap["entries"] == ["config", "data", "index.5"]  # no lock files, the rest linked
-    assert escrow.parse_borg_config(snap["config"]).blob == BLOB
+    assert parse_repo_config(snap["config"]).blob == BLOB
     assert snap["config_mode"] == 0o600 and snap["dir_mode"] & 0o777 == 0o700
     assert not os.path.exists(snap["dir"])  # shadow removed
     assert (repo / "config").read_text() == config_text(lines=["OLDKEY"])  # repository untouched
@@ -265,7 +272,7 @@ def test_borg_probe_keyfile_uses_borg_key_file_and_passcommand(tmp_path, monkeyp
     monkeypatch.setenv("BORG_KEYS_DIR", str(tmp_path / "nokeys"))
     repo = make_borg_repo(tmp_path, [])
     key, _pw = escrow_files(tmp_path)
-    module = FakeModule([(2, "", log_json("PassphraseWrong"))])
+    module = borg_module([(2, "", log_json("PassphraseWrong"))])
     it = escrow.parse_item({"name": "b", "kind": "borg", "repo": str(repo), "key_file": str(key),
                             "passcommand": "cat /elsewhere"})
     decrypts, current = escrow.BorgProbe(module).run(it)
@@ -273,7 +280,7 @@ def test_borg_probe_keyfile_uses_borg_key_file_and_passcommand(tmp_path, monkeyp
     assert env["BORG_KEY_FILE"] == str(key) and env["BORG_PASSCOMMAND"] == "cat /elsewhere"
     assert not decrypts.ok and "passphrase does not unlock" in decrypts.problems[0]
     assert not current.ok
-    assert escrow.parse_borg_config(module.snapshots[0]["config"]).blob == ""
+    assert parse_repo_config(module.snapshots[0]["config"]).blob == ""
 
 
 def test_borg_probe_not_an_export(tmp_path):
@@ -281,7 +288,7 @@ def test_borg_probe_not_an_export(tmp_path):
     key, pw = escrow_files(tmp_path, export="To restore key use borg key import --paper\n")
     it = escrow.parse_item({"name": "b", "kind": "borg", "repo": str(repo), "key_file": str(key),
                             "passphrase_file": str(pw)})
-    module = FakeModule()
+    module = borg_module()
     decrypts, _current = escrow.BorgProbe(module).run(it)
     assert not decrypts.ok and "not a borg key export" in decrypts.problems[0]
     assert module.calls == []
@@ -302,13 +309,15 @@ def test_decide_restic(tmp_path):
 
 
 def test_restic_probe_passes_the_password_file_by_environment():
-    module = FakeModule([(0, '{"id": "abc"}', "")])
+    module = FakeModule(answers=[(0, '{"id": "abc"}', "")])
     it = escrow.parse_item({"name": "r", "kind": "restic", "key_file": "/e/pw", "repo": "/srv/r"})
     decrypts, current = escrow.ResticProbe(module).run(it)
     assert decrypts.ok and current.ok
     call = module.calls[0]
-    assert call["cmd"][1:] == ["-r", "/srv/r", "--no-lock", "--no-cache", "--quiet", "cat", "config"]
+    assert call["cmd"][1:] == ["--no-lock", "--no-cache", "--quiet", "cat", "config"]
     assert call["environ_update"]["RESTIC_PASSWORD_FILE"] == "/e/pw"
+    assert call["environ_update"]["RESTIC_REPOSITORY"] == "/srv/r"
+    assert call["environ_update"]["RESTIC_PASSWORD"] == "" and call["environ_update"]["RESTIC_PASSWORD_COMMAND"] == ""
 
 
 @pytest.mark.parametrize("rc, decrypts_ok, fragment", [
@@ -317,7 +326,7 @@ def test_restic_probe_passes_the_password_file_by_environment():
     (4, False, "could not test"),
 ])
 def test_luks_probe(rc, decrypts_ok, fragment):
-    module = FakeModule([(rc, "", "Device /dev/x does not exist or access denied.\n" if rc == 4 else "")])
+    module = FakeModule(answers=[(rc, "", "Device /dev/x does not exist or access denied.\n" if rc == 4 else "")])
     it = escrow.parse_item({"name": "l", "kind": "luks", "key_file": "/e/k", "device": "/dev/x"})
     decrypts, current = escrow.LuksProbe(module).run(it)
     assert decrypts.ok is decrypts_ok and current.ok is decrypts_ok

@@ -8,6 +8,7 @@ import json
 import os
 
 import pytest
+from conftest import FakeModule as _FakeModule
 
 from ansible_collections.restoreops.dr.plugins.module_utils import _audit as audit
 from ansible_collections.restoreops.dr.plugins.module_utils import _policy_facts as pf
@@ -17,29 +18,17 @@ from ansible_collections.restoreops.dr.plugins.module_utils._runner import ToolR
 NOW_ISO = "2026-11-23T10:00:00Z"
 
 
-class FakeModule:
+BASE = {
+    "borg_repositories": [], "restic_repositories": [], "key_escrow_items": [], "postgres": None,
+    "secret_files": [], "systemd_dir": "/etc/systemd/system", "secret_scan_paths": [],
+    "secret_scan_recurse": False, "rsnapshot_configs": [], "rsnapshot_max_age_hours": 25.0,
+    "borg_binary": "borg", "restic_binary": "restic", "rsnapshot_binary": "rsnapshot", "workers": 1,
+}
+
+
+def FakeModule(answers=None, check_mode=False, **params):  # the conftest class, with these options
     """Options as the argument spec leaves them; run_command answers from a queue and records each call."""
-
-    def __init__(self, answers=None, check_mode=False, **params):
-        base = {
-            "borg_repositories": [], "restic_repositories": [], "key_escrow_items": [], "postgres": None,
-            "secret_files": [], "systemd_dir": "/etc/systemd/system", "secret_scan_paths": [],
-            "secret_scan_recurse": False, "rsnapshot_configs": [], "rsnapshot_max_age_hours": 25.0,
-            "borg_binary": "borg", "restic_binary": "restic", "rsnapshot_binary": "rsnapshot", "workers": 1,
-        }
-        base.update(params)
-        self.params = base
-        self.check_mode = check_mode
-        self.answers = list(answers or [])
-        self.calls = []
-        self.warnings = []
-
-    def run_command(self, cmd, **kwargs):
-        self.calls.append({"cmd": list(cmd), **kwargs})
-        return self.answers.pop(0) if self.answers else (0, "", "")
-
-    def warn(self, msg):
-        self.warnings.append(msg)
+    return _FakeModule({**BASE, **params}, answers=answers, check_mode=check_mode)
 
 
 def borg_entry(**kw):
@@ -238,7 +227,7 @@ def test_collect_shapes_are_what_audit_reads(tmp_path, monkeypatch, workers):
     assert "not-for-output" not in json.dumps(result)
     assert result["rsnapshot"][0]["item"] == "/etc/rsnapshot.conf"
     # compliant but for the repository without retention, which is what the rules say about it
-    judged = audit.evaluate(audit.normalize(result), [], 25, audit.parse_time(NOW_ISO) + 3600)
+    judged = audit.evaluate(audit.normalize(result), [], 25, audit.epoch_seconds(NOW_ISO) + 3600)
     assert {(f["rule"], f["target"]) for f in judged["findings"]} == {("restic_retention", "plain")}
     assert set(judged["checked"]) == set(audit.RULES) - {"probe_failed"}
 
@@ -250,7 +239,7 @@ def test_one_failed_probe_never_stops_the_others(tmp_path, monkeypatch):
     assert result["borg"][0]["failed"] is True and result["borg"][0]["msg"] == "borg could not run"
     assert result["borg"][0]["item"]["name"] == "b" and result["borg"][0]["reason"] == "test"
     assert result["postgres"]["failed"] is True and result["escrow"]["ok"] is True
-    judged = audit.evaluate(audit.normalize(result), [], 25, audit.parse_time(NOW_ISO) + 3600)
+    judged = audit.evaluate(audit.normalize(result), [], 25, audit.epoch_seconds(NOW_ISO) + 3600)
     assert {(f["rule"], f["target"]) for f in judged["findings"] if f["rule"] == "probe_failed"} == {
         ("probe_failed", "b"), ("probe_failed", "postgresql")}
 

@@ -10,6 +10,7 @@ import threading
 import zlib
 
 import pytest
+from conftest import FakeModule
 
 from ansible_collections.restoreops.dr.plugins.module_utils import _manifest, _restore
 from ansible_collections.restoreops.dr.plugins.module_utils._errors import InputError, RestoreOpsError
@@ -20,12 +21,6 @@ SNAPS = [
     Snapshot(id="b" * 64, name="bbbbbbbb", time="2026-03-13T02:00:00+00:00"),
     Snapshot(id="c" * 64, name="cccccccc", time="2026-03-14T02:00:00Z"),
 ]
-
-
-def test_parse_time_handles_nanoseconds_offsets_and_naive():
-    assert _restore.parse_time("2026-03-12T02:00:00.123456789+01:00").utcoffset() == dt.timedelta(hours=1)
-    assert _restore.parse_time("2026-03-12T02:00:00.5").tzinfo == dt.UTC
-    assert _restore.parse_time("2026-03-12T02:00:00Z").hour == 2
 
 
 def test_select_latest_and_before():
@@ -61,6 +56,7 @@ def test_parse_tool_listings():
                "time": "2026-01-01T00:00:00.000000"}
     borg = _restore.parse_borg_archives({"archives": [archive]})
     assert borg[0].name == "db1-2026"
+    assert dt.datetime.fromisoformat(borg[0].time).utcoffset() is not None  # borg's local time, offset added
 
 
 def items(*spec):
@@ -100,7 +96,7 @@ def test_restore_dir_metadata(tmp_path):
     assert _restore.restore_dir_metadata(str(tmp_path), listing) == 1
     st = os.stat(tmp_path / "srv" / "app")
     assert st.st_mode & 0o777 == 0o750
-    assert int(st.st_mtime) == int(dt.datetime(2026, 1, 1, tzinfo=dt.UTC).timestamp())
+    assert int(st.st_mtime) == int(dt.datetime(2026, 1, 1).timestamp())  # borg's zone-less times are local time
 
 
 def test_in_scope():
@@ -157,24 +153,6 @@ def test_load_manifest_errors(tmp_path):
         _restore.load_manifest(str(bad))
 
 
-def test_borg_secret_env_never_uses_argv():
-    assert _restore.borg_secret_env(_restore.SecretSource(value="x")) == {"BORG_PASSPHRASE": "x"}
-    assert _restore.borg_secret_env(_restore.SecretSource(command="cat /p")) == {"BORG_PASSCOMMAND": "cat /p"}
-    assert _restore.borg_secret_env(_restore.SecretSource()) == {}
-
-
-class FakeModule:
-    def __init__(self, params, answers):
-        self.params = params
-        self.check_mode = True
-        self.answers = list(answers)
-        self.calls = []
-
-    def run_command(self, cmd, **kwargs):
-        self.calls.append((cmd, kwargs))
-        return self.answers.pop(0)
-
-
 def test_restic_repository_and_password_stay_off_argv(tmp_path):
     passfile = tmp_path / "pass"
     passfile.write_text("restic-password\n")
@@ -185,7 +163,7 @@ def test_restic_repository_and_password_stay_off_argv(tmp_path):
               "cache_dir": None, "lock_wait": None, "binary": "/bin/true", "estimate_size": False,
               "limit_download": None}
     snaps = '[{"id": "%s", "short_id": "aaaaaaaa", "time": "2026-03-14T02:00:00Z", "paths": ["/srv"]}]' % ("a" * 64)
-    module = FakeModule(params, [(0, "restic 0.14.0 compiled with go1.19", ""), (0, snaps, "")])
+    module = FakeModule(params, [(0, "restic 0.14.0 compiled with go1.19", ""), (0, snaps, "")], check_mode=True)
     result = _restore.main(module)
     assert result["changed"] and result["snapshot"]["name"] == "aaaaaaaa"
     for cmd, kwargs in module.calls:
@@ -197,21 +175,25 @@ def test_restic_repository_and_password_stay_off_argv(tmp_path):
         assert env["AWS_SECRET_ACCESS_KEY"] == "awssecret"
 
 
-def test_borg_runner_drops_inherited_passphrases(monkeypatch):
+def test_borg_restore_follows_the_restore_policy(monkeypatch):
     # An inherited BORG_PASSPHRASE would win over the BORG_PASSCOMMAND chosen here: it must not reach borg.
     monkeypatch.setenv("BORG_PASSPHRASE", "inherited")
     monkeypatch.setenv("BORG_PASSPHRASE_FD", "9")
-    params = {"env": {"BORG_RSH": "ssh -i /k"}, "key_file": "/etc/borg/key", "lock_wait": 30, "binary": None}
-    runner = _restore.borg_runner(FakeModule(params, []), params, _restore.SecretSource(command="cat /p"))
+    params = {"repository": "/r", "env": {"BORG_RSH": "ssh -i /k"}, "key_file": "/etc/borg/key", "lock_wait": 30,
+              "binary": None}
+    borg = _restore.borg_cli(FakeModule(params), params, _restore.SecretSource(command="cat /p"))
     assert "BORG_PASSPHRASE" not in os.environ and "BORG_PASSPHRASE_FD" not in os.environ
-    assert runner.env["BORG_PASSCOMMAND"] == "cat /p" and "BORG_PASSPHRASE" not in runner.env
-    assert runner.env["BORG_KEY_FILE"] == "/etc/borg/key" and runner.env["BORG_LOCK_WAIT"] == "30"
-    assert runner.binary == "borg"
+    assert borg.env["BORG_PASSCOMMAND"] == "cat /p" and "BORG_PASSPHRASE" not in borg.env
+    assert borg.env["BORG_KEY_FILE"] == "/etc/borg/key" and borg.env["BORG_RSH"] == "ssh -i /k"
+    assert borg.env["BORG_RELOCATED_REPO_ACCESS_IS_OK"] == "yes"
+    assert borg.argv(["list", "/r"]) == ["list", "--log-json", "--lock-wait", "30", "/r"]
+    assert borg.runner.binary == "borg"
 
 
 def test_borg_version_check_is_shared():
-    module = FakeModule({}, [(0, "borg 1.1.18", "")])
-    backend = _restore.BorgBackend(_restore.ToolRunner(module, "/bin/true"), "/r")
+    backend = _restore.BorgBackend(_restore.borg_cli(FakeModule(answers=[(0, "borg 1.1.18", "")]),
+                                                     {"repository": "/r", "binary": "/bin/true"},
+                                                     _restore.SecretSource()), "/r")
     with pytest.raises(RestoreOpsError, match="too old"):
         backend.version()
 

@@ -8,6 +8,7 @@ import os
 import time
 
 import pytest
+from conftest import FakeModule as _FakeModule
 
 from ansible_collections.restoreops.dr.plugins.module_utils import _rsnapshot as rs
 from ansible_collections.restoreops.dr.plugins.module_utils._errors import InputError, RestoreOpsError
@@ -112,21 +113,23 @@ def test_freshness_stale_missing_and_bad_interval():
     assert no_root.fresh is False and "snapshot_root" in no_root.message
 
 
-class FakeModule:
-    def __init__(self, params, check_mode=False, diff=False, answers=None):
-        self.params = {"fix": False, "configtest": True, "check_freshness": True, "interval": None,
-                       "max_age_hours": 25.0, "rsnapshot_bin": "/bin/true", "fail_on_problem": False, **params}
-        self.check_mode = check_mode
-        self._diff = diff
-        self.answers = list(answers or [(0, "Syntax OK\n", "")])
-        self.calls = []
+class ConfigReader:
+    """Keeps the configuration file rsnapshot was asked to test, as it was when it ran."""
 
-    def run_command(self, cmd, **kwargs):
-        self.calls.append(list(cmd))
-        path = cmd[cmd.index("-c") + 1]
-        with open(path, encoding="utf-8") as handle:
+    seen = ""
+
+    def __call__(self, cmd, kwargs):
+        with open(cmd[cmd.index("-c") + 1], encoding="utf-8") as handle:
             self.seen = handle.read()
-        return self.answers.pop(0)
+
+
+def FakeModule(params, check_mode=False, diff=False, answers=None):  # the conftest class, configured
+    reader = ConfigReader()
+    module = _FakeModule({"fix": False, "configtest": True, "check_freshness": True, "interval": None,
+                          "max_age_hours": 25.0, "rsnapshot_bin": "/bin/true", "fail_on_problem": False, **params},
+                         answers=answers or [(0, "Syntax OK\n", "")], check_mode=check_mode, diff=diff, on_run=reader)
+    module.reader = reader
+    return module
 
 
 def write(tmp_path, text):
@@ -144,8 +147,8 @@ def test_main_check_mode_touches_nothing_and_tests_the_fixed_copy(tmp_path):
     result = rs.main(module)
     assert result["changed"] is True and result["fixed"] is True
     assert conf.read_text() == text
-    assert "retain\tdaily\t7" in module.seen and module.calls[0][-3] == "-c"
-    assert module.calls[0][-2] != str(conf)
+    assert "retain\tdaily\t7" in module.reader.seen and module.calls[0][0][-3] == "-c"
+    assert module.calls[0][0][-2] != str(conf)
     assert result["diff"]["after"] == rs.fixed_text(text, rs.parse_config(text).problems)
     assert result["lines"][0]["line"] == 6
 

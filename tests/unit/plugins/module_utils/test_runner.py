@@ -4,34 +4,17 @@ import os
 import stat
 
 import pytest
+from conftest import FakeModule as _FakeModule
 
 from ansible_collections.restoreops.dr.plugins.module_utils import _errors, _runner, _secrets
 
 
-class FakeModule:
-    """Records run_command calls and answers from a queue; fail_json/exit_json raise so tests can see them."""
-
-    def __init__(self, answers=None):
-        self.calls = []
-        self.answers = list(answers or [])
-
-    def run_command(self, cmd, **kwargs):
-        self.calls.append((cmd, kwargs))
-        return self.answers.pop(0) if self.answers else (0, "", "")
-
-    def fail_json(self, **kwargs):
-        raise Failed(kwargs)
-
-    def exit_json(self, **kwargs):
-        raise Exited(kwargs)
+def FakeModule(answers=None):  # the conftest class, exit_json raising
+    return _FakeModule(answers=answers, raise_on_exit=True)
 
 
-class Failed(Exception):
-    pass
-
-
-class Exited(Exception):
-    pass
+Failed = _FakeModule.Failed
+Exited = _FakeModule.Exited
 
 
 def runner(module, **kwargs):
@@ -119,15 +102,26 @@ def test_run_module_boundary_fails_with_details():
 
     with pytest.raises(Failed) as info:
         _errors.run_module(module, main)
-    failed = info.value.args[0]
+    failed = info.value.result
     assert failed["msg"] == "borg failed" and failed["rc"] == 2 and failed["repo"] == "/r"
     assert "Traceback" in failed["exception"]
+
+
+def test_run_module_boundary_turns_an_os_error_into_its_own_words():
+    def main(_module):
+        raise OSError(18, "Invalid cross-device link", "/var/lib/pg", None, "/var/lib/pg.old")
+
+    with pytest.raises(Failed) as info:
+        _errors.run_module(FakeModule(), main)
+    failed = info.value.result
+    assert failed["msg"] == "Invalid cross-device link: /var/lib/pg -> /var/lib/pg.old"
+    assert failed["errno"] == 18 and "Traceback" in failed["exception"]
 
 
 def test_run_module_boundary_exits_with_result():
     with pytest.raises(Exited) as info:
         _errors.run_module(FakeModule(), lambda _m: {"changed": False})
-    assert info.value.args[0] == {"changed": False}
+    assert info.value.result == {"changed": False}
 
 
 def test_secret_source_one_way_only(tmp_path):

@@ -154,9 +154,10 @@ def restic_entry(name: str, repo: str, src: str, critical: list | None = None) -
 
 def load_manifest_library():
     """The manifest library the role installed beside the script (the collection's module_utils/_manifest.py)."""
-    path = os.path.join(os.path.dirname(SCRIPT), "restoreops_manifest.py")
-    spec = importlib.util.spec_from_file_location("restoreops_manifest", path)
-    module = sys.modules["restoreops_manifest"] = importlib.util.module_from_spec(spec)
+    path = os.path.join(os.path.dirname(SCRIPT), "restoreops-lib", "ansible_collections", "restoreops", "dr",
+                        "plugins", "module_utils", "_manifest.py")
+    spec = importlib.util.spec_from_file_location("installed_manifest", path)
+    module = sys.modules["installed_manifest"] = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 

@@ -4,6 +4,8 @@
 #   argv_sampler_stop_and_check MIN_PROCESSES LOG     stop; fail if the secret was in an argv or in LOG, or if fewer
 #                                                     than MIN_PROCESSES processes of TOOL were seen
 #   argv_sampler_cleanup                              for the caller's EXIT trap: stop a sampler still running
+#   argv_sampler_workdir PREFIX                       a private WORKDIR under /tmp (removed, with the sampler
+#                                                     stopped, on exit) holding a random PASSWORD in WORKDIR/password
 ARGV_SAMPLER_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ARGV_SAMPLER_PID=""
 
@@ -13,6 +15,15 @@ argv_sampler_start() {
     python3 "${ARGV_SAMPLER_DIR}/argv_sampler.py" "${ARGV_SAMPLER_SECRET}" "${ARGV_SAMPLER_WORK}/stop-sampler" \
         "${ARGV_SAMPLER_WORK}/argv-report.json" "$3" &
     ARGV_SAMPLER_PID=$!
+}
+
+argv_sampler_workdir() {
+    WORKDIR="$(mktemp -d "/tmp/$1.XXXXXX")"
+    chmod 0700 "${WORKDIR}"
+    trap 'argv_sampler_cleanup; rm -rf "${WORKDIR}"' EXIT
+    PASSWORD="rops-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')-pw"
+    printf '%s\n' "${PASSWORD}" > "${WORKDIR}/password"
+    chmod 0600 "${WORKDIR}/password"
 }
 
 argv_sampler_cleanup() {

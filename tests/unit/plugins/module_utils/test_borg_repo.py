@@ -1,0 +1,186 @@
+# Copyright: restoreops.dr contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Unit tests of the borg_repo module's steps (borg answers from a script; no borg is started here)."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from ansible_collections.restoreops.dr.plugins.module_utils._borg import repo as borg_repo
+from ansible_collections.restoreops.dr.plugins.module_utils._borg.repo import (
+    summarize_listing,
+    validate,
+    validate_repo,
+)
+from ansible_collections.restoreops.dr.plugins.module_utils._borg.repo_files import RepoConfig
+from ansible_collections.restoreops.dr.plugins.module_utils._errors import InputError, UnsupportedVersionError
+
+
+def test_repo_relative_path_refused():
+    with pytest.raises(InputError, match="relative path"):
+        validate_repo("backups/repo")
+
+
+def test_repo_other_scheme_refused():
+    with pytest.raises(InputError, match="ssh://"):
+        validate_repo("sftp://host/repo")
+
+
+def test_repo_forms():
+    assert validate_repo("/srv/repo/") == "/srv/repo"
+    assert validate_repo("ssh://u@h:22/./r") == "ssh://u@h:22/./r"
+
+
+def params(**kw):
+    base = dict(repo="/srv/repo", encryption=None, passphrase=None, passphrase_file=None, passcommand=None,
+                append_only=None, storage_quota=None, key_export=None, stale_lock="break", dead_hosts=[],
+                break_foreign_lock_after=None, check="none", lock_wait=None, rsh=None, remote_path=None,
+                borg_binary="borg", base_dir=None)
+    base.update(kw)
+    return base
+
+
+def test_both_passphrase_and_file_refused(tmp_path):
+    pf = tmp_path / "pf"
+    pf.write_text("x")
+    with pytest.raises(InputError, match="one way only"):
+        validate(params(passphrase="x", passphrase_file=str(pf)))
+
+
+def test_unreadable_passphrase_file(tmp_path):
+    with pytest.raises(InputError, match="cannot be read"):
+        validate(params(passphrase_file=str(tmp_path / "missing")))
+
+
+def test_relative_passphrase_file():
+    with pytest.raises(InputError, match="absolute path"):
+        validate(params(passphrase_file="pass.txt"))
+
+
+def test_key_export_inside_repo_refused(tmp_path):
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    with pytest.raises(InputError, match="inside the repository"):
+        validate(params(repo=str(repo), key_export={"dest": str(repo / "key.txt"), "paper": False, "mode": "0600"}))
+
+
+def test_key_export_relative_dest_refused(tmp_path):
+    with pytest.raises(InputError, match="absolute path"):
+        validate(params(repo=str(tmp_path / "r"), key_export={"dest": "key.txt", "paper": False, "mode": "0600"}))
+
+
+def test_key_export_with_encryption_none_refused(tmp_path):
+    with pytest.raises(InputError, match="no key"):
+        validate(params(repo=str(tmp_path / "r"), encryption="none",
+                        key_export={"dest": str(tmp_path / "k"), "paper": False, "mode": "0600"}))
+
+
+def test_key_export_mode_parsed(tmp_path):
+    p = validate(params(repo=str(tmp_path / "r"),
+                        key_export={"dest": str(tmp_path / "k"), "paper": False, "mode": "0640"}))[0]
+    assert p["key_export"]["mode"] == 0o640
+
+
+# --- listings ---------------------------------------------------------------------------------------------------
+
+def test_summarize_listing_picks_newest():
+    data = {"repository": {"id": "abc", "location": "/r"}, "encryption": {"mode": "repokey"},
+            "archives": [{"name": "b", "start": "2026-11-23T02:00:00.000000", "end": "2026-11-23T02:01:00.000000"},
+                         {"name": "a", "start": "2026-11-22T02:00:00.000000", "end": "2026-11-22T02:01:00.000000"}]}
+    out = summarize_listing(data)
+    assert out["archives"]["count"] == 2
+    assert out["archives"]["last"]["name"] == "b"
+    assert out["encryption"] == "repokey"
+
+
+def test_summarize_listing_tie_goes_to_later_position():
+    same = "2026-11-23T02:00:00.000000"
+    data = {"archives": [{"name": "first", "start": same}, {"name": "second", "start": same}]}
+    assert summarize_listing(data)["archives"]["last"]["name"] == "second"
+
+
+def test_summarize_listing_times_leave_the_host_with_their_offset(monkeypatch):
+    monkeypatch.setenv("TZ", "RDR-05:30")  # UTC+05:30, a POSIX zone that needs no tz database
+    time.tzset()
+    try:
+        data = {"archives": [{"name": "a", "start": "2026-11-23T02:00:00.000000", "end": "2026-11-23T02:01:00.000000"}]}
+        last = summarize_listing(data)["archives"]["last"]
+        assert last["start"] == "2026-11-23T02:00:00.000000+05:30"
+        assert last["end"] == "2026-11-23T02:01:00.000000+05:30"
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+
+
+# --- main() with a scripted borg ---------------------------------------------------------------------------------
+
+LISTING = {"repository": {"id": "ab", "location": "/r"}, "encryption": {"mode": "repokey-blake2"}, "archives": []}
+
+
+def test_main_refuses_borg2(fake_module, tool_paths, tmp_path):
+    module = fake_module(params(repo=str(tmp_path / "r"), passphrase="s3cret"), [(0, "borg 2.0.0b14\n", "")])
+    with pytest.raises(UnsupportedVersionError):
+        borg_repo.main(module)
+    assert len(module.calls) == 1
+    assert not (tmp_path / "r").exists()
+
+
+def test_passphrase_travels_in_env_not_argv(fake_module, tool_paths, tmp_path, monkeypatch):
+    module = fake_module(params(repo=str(tmp_path / "r"), passphrase="s3cret"),
+                         [(0, "borg 1.2.4\n", ""), (0, "", ""), (0, json.dumps(LISTING), "")])
+    monkeypatch.setattr(borg_repo.Borg, "config", lambda self: RepoConfig(repo_id="ab"))
+    result = borg_repo.main(module)
+    assert result["changed"] is True and result["actions"] == ["borg init --encryption repokey-blake2"]
+    for cmd, _kwargs in module.calls:
+        assert "s3cret" not in " ".join(cmd)
+    init_cmd, init_kwargs = module.calls[1]
+    assert init_cmd[1] == "init" and init_kwargs["environ_update"]["BORG_PASSPHRASE"] == "s3cret"
+
+
+def test_check_mode_reports_creation_and_touches_nothing(fake_module, tool_paths, tmp_path):
+    module = fake_module(params(repo=str(tmp_path / "r"), passphrase="s3cret", append_only=True,
+                                key_export={"dest": str(tmp_path / "k"), "paper": False, "mode": "0600"}),
+                         [(0, "borg 1.4.0\n", "")], check_mode=True, diff=True)
+    result = borg_repo.main(module)
+    assert [c[0][1] for c in module.calls] == ["--version"]
+    assert result["changed"] is True
+    assert result["actions"] == ["borg init --encryption repokey-blake2", f"export the key to {tmp_path / 'k'}"]
+    assert result["borg_version"] == "1.4.0"
+    assert json.loads(result["diff"]["after"])["exists"] is True
+    assert not (tmp_path / "r").exists() and not (tmp_path / "k").exists()
+
+
+def test_borg14_missing_repository_by_exit_code(fake_module, tool_paths):
+    module = fake_module(params(repo="ssh://backup@127.0.0.1/./r", passphrase="s3cret"),
+                         [(0, "borg 1.4.0\n", ""), (13, "", "")], check_mode=True)
+    result = borg_repo.main(module)
+    assert result["actions"] == ["borg init --encryption repokey-blake2"]
+
+
+def test_wrong_passphrase_on_borg14_is_named(fake_module, tool_paths):
+    module = fake_module(params(repo="ssh://backup@127.0.0.1/./r", passphrase="nope"),
+                         [(0, "borg 1.4.0\n", ""), (52, "", "")])
+    with pytest.raises(borg_repo.ToolError, match="passphrase is wrong"):
+        borg_repo.main(module)
+
+
+@pytest.mark.parametrize("check_mode", [True, False])
+def test_ensure_config_step_takes_check_mode(fake_module, tool_paths, monkeypatch, check_mode):
+    module = fake_module()
+    p = params(repo="ssh://backup@127.0.0.1/./r", append_only=True, storage_quota="10G")
+    monkeypatch.setattr(borg_repo.Borg, "config", lambda self: RepoConfig(repo_id="ab"))
+    state = borg_repo.State(params=p, secret=borg_repo.SecretSource(), changes=borg_repo.Changes(),
+                            borg=borg_repo.Borg(module, p, borg_repo.SecretSource()), check_mode=check_mode,
+                            listing=LISTING)
+    borg_repo.ensure_config(state)
+    assert state.changes.actions == ["set append_only=1", "set storage_quota=10G"]
+    assert state.changes.before == {"append_only": False, "storage_quota": 0}
+    assert state.config.append_only is True and state.config.storage_quota == 10_000_000_000
+    sets = [c[0][1:] for c in module.calls]
+    if check_mode:
+        assert sets == []
+    else:
+        assert [s[0] for s in sets] == ["config", "config"] and sets[0][-2:] == ["append_only", "1"]
