@@ -74,19 +74,22 @@ READ_PY = textwrap.dedent("""
         files += 1
     print(files, size)
 """)
-# The code before the streaming manifest, loaded from git: load_manifest (whole JSON), tree_stats (a walk), then
-# verify_against_manifest (a thread per file over the whole mapping), as its _restore ran them.
+# The code before the streaming manifest, from git: the verification section of that commit's _restore.py (sha256_file,
+# in_scope, verify_against_manifest, load_manifest, tree_stats) run on its own, as its module ran it: load_manifest
+# (the whole JSON), tree_stats (a walk), then verify_against_manifest (a thread-pool future per file).
 VERIFY_OLD = textwrap.dedent("""
-    import importlib.util, json, sys
-    spec = importlib.util.spec_from_file_location("old_restore", sys.argv[3])
-    old = sys.modules["old_restore"] = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(old)
+    import concurrent.futures, hashlib, json, os, stat, sys
+    from typing import Any, Sequence
+    text = open(sys.argv[3], encoding="utf-8").read()
+    section = text[text.index("# --- verification"):text.index("# --- the tools")]
+    old = {"__name__": "old_verification", "concurrent": concurrent, "hashlib": hashlib, "json": json, "os": os,
+           "stat": stat, "Any": Any, "Sequence": Sequence, "RestoreOpsError": RuntimeError}
+    exec(compile("from __future__ import annotations\\n" + section, "old_restore", "exec"), old)
     manifest, top = sys.argv[1], sys.argv[2]
-    files, size = old.tree_stats(top)
-    result = old.verify_against_manifest("/", old.load_manifest(manifest), [top], threads=2)
+    files, size = old["tree_stats"](top)
+    result = old["verify_against_manifest"]("/", old["load_manifest"](manifest), [top], threads=2)
     print(json.dumps({"checked": result["checked"], "ok": result["ok"], "files": files}))
 """)
-
 
 def loadavg() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
