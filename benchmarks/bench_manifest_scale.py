@@ -91,6 +91,7 @@ VERIFY_OLD = textwrap.dedent("""
     print(json.dumps({"checked": result["checked"], "ok": result["ok"], "files": files}))
 """)
 
+
 def loadavg() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
