@@ -30,6 +30,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 from ansible_collections.restoreops.dr.plugins.module_utils import _content
 from ansible_collections.restoreops.dr.plugins.module_utils._borg.cli import BorgCLI
 from ansible_collections.restoreops.dr.plugins.module_utils._errors import InputError, RestoreOpsError
+from ansible_collections.restoreops.dr.plugins.module_utils._manifest import ManifestError, absolute
 from ansible_collections.restoreops.dr.plugins.module_utils._restic.cli import Restic, tool_runner
 from ansible_collections.restoreops.dr.plugins.module_utils._restore import (
     BorgBackend,
@@ -52,9 +53,14 @@ LISTED = 20  # paths listed per finding (all are counted)
 # --- the manifest: one seam, so the format-2 reader of _manifest can take over in one place ----------------------
 
 
-def manifest_digests(path: str) -> Dict[str, str]:
-    """``{absolute path: sha256}`` of a checksum manifest restored from a snapshot."""
-    return load_manifest(path)
+def manifest_digests(path: str, includes: Sequence[str] = ()) -> Dict[str, str]:
+    """``{absolute path: sha256}`` of a restored checksum manifest's files inside ``includes`` (any format; memory
+    holds the sample's entries only)."""
+    manifest = load_manifest(path)
+    try:
+        return {absolute(e.path): e.sha256 for e in manifest.entries() if in_scope(absolute(e.path), includes)}
+    except ManifestError as exc:
+        raise RestoreOpsError(f"The checksum manifest {exc}.") from exc
 
 
 def verify_sample(root: str, digests: Mapping[str, str], includes: Sequence[str]) -> Dict[str, Any]:
@@ -372,7 +378,7 @@ class Search:
                 root = None
         if root is not None:
             try:
-                digests = manifest_digests(os.path.join(root, manifest.lstrip("/")))
+                digests = manifest_digests(os.path.join(root, manifest.lstrip("/")), self.includes)
             except RestoreOpsError:
                 digests = None
         remove(os.path.join(self.sandbox.path, snapshot.id + ".manifest"))

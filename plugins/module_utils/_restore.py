@@ -15,24 +15,23 @@ afterwards. restic restores in parallel by itself and is run once.
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
 import datetime as dt
 import errno
 import fcntl
 import grp
-import hashlib
 import json
 import os
 import pwd
 import shutil
-import stat
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
+from ansible_collections.restoreops.dr.plugins.module_utils import _manifest
 from ansible_collections.restoreops.dr.plugins.module_utils._borg.cli import BorgCLI
 from ansible_collections.restoreops.dr.plugins.module_utils._errors import InputError, RestoreOpsError
+from ansible_collections.restoreops.dr.plugins.module_utils._manifest import Manifest, ManifestError, verify_tree, walk
 from ansible_collections.restoreops.dr.plugins.module_utils._paths import refuse_inside_repository, refuse_root
 from ansible_collections.restoreops.dr.plugins.module_utils._progress import ChildWrites, ProgressReporter
 from ansible_collections.restoreops.dr.plugins.module_utils._restic.cli import Restic, tool_runner
@@ -240,77 +239,40 @@ def restore_dir_metadata(root: str, items: Iterable[Item]) -> int:
 
 
 # --- verification ----------------------------------------------------------------------------------------------
+# The manifest's format, the walk and the merge live in _manifest (the on-host recorder runs the same file).
+
+in_scope = _manifest.in_scope
+sha256_file = _manifest.sha256_file
 
 
-def sha256_file(path: str, bufsize: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while True:
-            chunk = handle.read(bufsize)
-            if not chunk:
-                break
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def in_scope(path: str, includes: Sequence[str]) -> bool:
-    """Is ``path`` (absolute) inside one of the restored include paths (all when none)?"""
-    if not includes:
-        return True
-    path = "/" + path.strip("/")
-    for inc in includes:
-        inc = "/" + inc.strip("/")
-        if path == inc or path.startswith(inc.rstrip("/") + "/"):
-            return True
-    return False
-
-
-def verify_against_manifest(root: str, files: dict[str, str], includes: Sequence[str] = (),
+def verify_against_manifest(root: str, files: Manifest | Mapping[str, str], includes: Sequence[str] = (),
                             threads: int = 4) -> dict[str, Any]:
-    """Hash every manifest file that falls inside the restore and compare (missing and mismatched are listed)."""
-    wanted = {p: d for p, d in files.items() if in_scope(p, includes)}
-    missing: list[str] = []
-    mismatched: list[str] = []
+    """Hash every manifest file that falls inside the restore and compare, streaming (see _manifest.verify_tree).
 
-    def check(item: tuple[str, str]) -> tuple[str, str | None]:
-        path, digest = item
-        local = os.path.join(root, path.lstrip("/"))
-        if not os.path.isfile(local):
-            return path, None
-        return path, ("ok" if sha256_file(local) == digest else "bad")
-
-    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
-        for path, outcome in pool.map(check, sorted(wanted.items())):
-            if outcome is None:
-                missing.append(path)
-            elif outcome == "bad":
-                mismatched.append(path)
-    return {"checked": len(wanted), "missing": missing, "mismatched": mismatched,
-            "ok": not missing and not mismatched}
-
-
-def load_manifest(path: str) -> dict[str, str]:
+    ``files`` is an open manifest (load_manifest) or a mapping of path to sha256. The result lists the first
+    paths missing and mismatched with their counts, and the regular files and bytes of the restored tree.
+    """
     try:
-        with open(path, encoding="utf-8") as handle:
-            data = json.load(handle)
+        return verify_tree(root, files, includes, threads=threads)
+    except ManifestError as exc:
+        raise RestoreOpsError(f"The checksum manifest {exc}.") from exc
+
+
+def load_manifest(path: str) -> Manifest:
+    """Open the manifest in the restored data (format 2 streams; format 1, manifest.json, is read whole)."""
+    try:
+        return Manifest(path)
     except FileNotFoundError as exc:
         raise RestoreOpsError(f"The checksum manifest {path} is not in the restored data.") from exc
-    except (OSError, ValueError) as exc:
-        raise RestoreOpsError(f"The checksum manifest {path} cannot be read: {exc}.") from exc
-    files = data.get("files") if isinstance(data, dict) else None
-    if not isinstance(files, dict):
-        raise RestoreOpsError(f"The checksum manifest {path} has no 'files' mapping.")
-    return files
+    except ManifestError as exc:
+        raise RestoreOpsError(f"The checksum manifest {exc}.") from exc
 
 
 def tree_stats(root: str) -> tuple[int, int]:
     files = size = 0
-    for dirpath, _subdirs, names in os.walk(root):
-        for name in names:
-            st = os.lstat(os.path.join(dirpath, name))
-            if stat.S_ISREG(st.st_mode):
-                files += 1
-                size += st.st_size
+    for _path, st in walk([root]):
+        files += 1
+        size += st.st_size
     return files, size
 
 
@@ -674,10 +636,10 @@ def _restore(module: Any, params: dict[str, Any], backend: Backend, snapshot: Sn
     verify: dict[str, Any] = {"checked": 0, "missing": [], "mismatched": [], "ok": None, "manifest": None}
     if params.get("manifest_path"):
         manifest = params["manifest_path"]
-        manifest_local = os.path.join(staging, manifest.lstrip("/"))
-        verify.update(verify_against_manifest(staging, load_manifest(manifest_local), includes,
-                                              threads=max(2, workers)))
-        verify["manifest"] = manifest
+        opened = load_manifest(os.path.join(staging, manifest.lstrip("/")))
+        verify.update(verify_against_manifest(staging, opened, includes, threads=max(2, workers)))
+        verify.update(manifest=manifest, manifest_format=opened.version)
+        del verify["tree_files"], verify["tree_bytes"]  # counted above, while the progress file was open
     verify_seconds = time.monotonic() - start - restore_seconds
     result.update(restored=True, files=files, bytes=size, workers=info.get("workers", 1), verify=verify,
                   duration=round(restore_seconds, 3), verify_duration=round(verify_seconds, 3),
@@ -686,8 +648,8 @@ def _restore(module: Any, params: dict[str, Any], backend: Backend, snapshot: Sn
         problems = [f"missing: {p}" for p in verify["missing"][:20]] + \
                    [f"checksum differs: {p}" for p in verify["mismatched"][:20]]
         raise RestoreOpsError(
-            f"The restored data does not match the manifest recorded at backup time ({len(verify['missing'])} "
-            f"missing, {len(verify['mismatched'])} changed); the staging tree {staging} is kept for inspection and "
+            f"The restored data does not match the manifest recorded at backup time ({verify['missing_count']} "
+            f"missing, {verify['mismatched_count']} changed); the staging tree {staging} is kept for inspection and "
             "is not marked complete. Choose an older snapshot (before=...) if this is logical corruption.",
             verify=verify, snapshot=snapshot.as_dict(), problems=problems)
     with open(marker, "w", encoding="utf-8") as handle:

@@ -187,7 +187,7 @@ EXAMPLES = r"""
     password_file: /root/.restoreops/keys/restic.pass
     before: "2026-03-14T09:00:00+00:00"
     includes: [/srv/app/data, /var/lib/restoreops/context]
-    manifest_path: /var/lib/restoreops/context/manifest.json
+    manifest_path: /var/lib/restoreops/context/manifest.jsonl.gz
     max_changed_ratio: 0.5
     sandbox_dir: /var/tmp/restoreops-known-good
     markers: ["*.encrypted", "DECRYPT_README*", "*.lockbit"]

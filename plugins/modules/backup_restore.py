@@ -18,7 +18,9 @@ description:
     extracted at the same time, one C(borg extract) per worker, and the directories above the split get their
     mode, owner and mtime back from the archive listing. restic restores in parallel by itself.
   - Verifies the restored files against the checksum manifest recorded at backup time (O(manifest_path)); a
-    missing or changed file fails the task and leaves the staging tree unmarked for inspection.
+    missing or changed file fails the task and leaves the staging tree unmarked for inspection. The manifest and a
+    sorted walk of the staging tree are merged as streams, so memory does not grow with the number of files (for
+    format 2 manifests); a file whose size differs from the recorded one is reported without being read.
   - Passwords reach the tools through their environment (C(RESTIC_PASSWORD), C(RESTIC_PASSWORD_FILE),
     C(RESTIC_PASSWORD_COMMAND), C(BORG_PASSPHRASE), C(BORG_PASSCOMMAND)), never on the command line.
 author:
@@ -92,9 +94,12 @@ options:
     required: true
   manifest_path:
     description:
-      - Absolute path, as on the backed-up host, of the JSON checksum manifest inside the backup (an object whose
-        C(files) member maps absolute paths to SHA-256 digests, as restoreops.dr.backup_context writes it); the
-        files it lists under O(includes) are verified.
+      - Absolute path, as on the backed-up host, of the checksum manifest inside the backup; the files it lists
+        under O(includes) are verified. The format is told by content, not by name.
+      - Format 2 is what restoreops.dr.backup_context writes today, C(manifest.jsonl.gz) (gzip-compressed JSON
+        lines sorted by path, with size and digest per file); it is read as a stream.
+      - Format 1 is the C(manifest.json) of older backups (an object whose C(files) member maps absolute paths to
+        SHA-256 digests); it is read whole.
     type: path
   parallel:
     description: borg extract workers; V(0) uses one per core. Ignored for restic.
@@ -171,7 +176,7 @@ EXAMPLES = r"""
     password_file: /root/.restoreops/keys/restic.pass
     includes: [/srv/app, /var/lib/restoreops/context]
     staging_dir: /var/lib/restoreops/staging
-    manifest_path: /var/lib/restoreops/context/manifest.json
+    manifest_path: /var/lib/restoreops/context/manifest.jsonl.gz
 
 - name: Restore from before the corruption started, with borg, four extract workers
   restoreops.dr.backup_restore:
@@ -252,9 +257,20 @@ verify:
   type: dict
   contains:
     manifest: {description: Manifest used (null when none)., type: str}
+    manifest_format:
+      description: Format of that manifest, V(2) (C(manifest.jsonl.gz)) or V(1) (C(manifest.json)).
+      type: int
     checked: {description: Files compared., type: int}
-    missing: {description: Files in the manifest that were not restored., type: list, elements: str}
-    mismatched: {description: Files whose checksum differs., type: list, elements: str}
+    missing:
+      description: Files in the manifest that were not restored, in path order; the first 100 (all are counted).
+      type: list
+      elements: str
+    missing_count: {description: How many files of the manifest were not restored., type: int}
+    mismatched:
+      description: Files whose size or checksum differs, in path order; the first 100 (all are counted).
+      type: list
+      elements: str
+    mismatched_count: {description: How many files differ., type: int}
     ok: {description: True when everything matched; null when no manifest was given., type: bool}
 duration:
   description: Seconds spent restoring (0 when already complete).

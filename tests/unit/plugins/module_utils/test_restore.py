@@ -7,11 +7,12 @@ import os
 import shutil
 import subprocess
 import threading
+import zlib
 
 import pytest
 from conftest import FakeModule
 
-from ansible_collections.restoreops.dr.plugins.module_utils import _restore
+from ansible_collections.restoreops.dr.plugins.module_utils import _manifest, _restore
 from ansible_collections.restoreops.dr.plugins.module_utils._errors import InputError, RestoreOpsError
 from ansible_collections.restoreops.dr.plugins.module_utils._restore import Item, Snapshot
 
@@ -111,8 +112,36 @@ def test_verify_against_manifest(tmp_path):
     files = {"/srv/good": hashlib.sha256(b"good").hexdigest(), "/srv/bad": hashlib.sha256(b"bad").hexdigest(),
              "/srv/gone": "0" * 64, "/etc/outside": "0" * 64}
     result = _restore.verify_against_manifest(str(tmp_path), files, ["/srv"])
-    assert result == {"checked": 3, "missing": ["/srv/gone"], "mismatched": ["/srv/bad"], "ok": False}
+    assert result == {"checked": 3, "missing": ["/srv/gone"], "mismatched": ["/srv/bad"], "ok": False,
+                      "missing_count": 1, "mismatched_count": 1, "tree_files": 2, "tree_bytes": 12}
     assert _restore.verify_against_manifest(str(tmp_path), {"/srv/good": files["/srv/good"]})["ok"] is True
+
+
+def test_verify_reads_both_manifest_formats(tmp_path):
+    """A restore from an old backup (manifest.json) still verifies; so does one recorded today (streamed)."""
+    data = tmp_path / "srv"
+    data.mkdir()
+    (data / "f").write_bytes(b"payload")
+    legacy = tmp_path / "manifest.json"
+    legacy.write_text(json.dumps({"files": {str(data / "f"): hashlib.sha256(b"payload").hexdigest()}}))
+    current = tmp_path / "manifest.jsonl.gz"
+    _manifest.record([str(data)], str(current))
+    for path, version in ((legacy, 1), (current, 2)):
+        opened = _restore.load_manifest(str(path))
+        assert opened.version == version
+        result = _restore.verify_against_manifest("/", opened, [str(data)])
+        assert (result["ok"], result["checked"]) == (True, 1)
+    (data / "f").write_bytes(b"PAYLOAD")
+    assert _restore.verify_against_manifest("/", _restore.load_manifest(str(current)), [str(data)])["mismatched"] == [
+        str(data / "f")]
+    whole = current.read_bytes()
+    comp = zlib.compressobj(_manifest.LEVEL, zlib.DEFLATED, 31)
+    trailer = comp.compress(b'{"end":true,"files":1,"bytes":7}\n') + comp.flush()
+    assert whole.endswith(trailer)
+    for cut, problem in ((whole[:-len(trailer)], "is incomplete"), (whole[:-20], "cannot be read")):
+        current.write_bytes(cut)  # a manifest cut at a gzip member boundary still decompresses: the trailer tells
+        with pytest.raises(RestoreOpsError, match=problem):
+            _restore.verify_against_manifest("/", _restore.load_manifest(str(current)), [str(data)])
 
 
 def test_load_manifest_errors(tmp_path):
