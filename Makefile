@@ -23,6 +23,9 @@ TARGETS   ?=
 SCENARIOS ?=
 
 export ANSIBLE_COLLECTIONS_PATH := $(COLL_PATH)
+# Molecule and ansible-lint install the collection being tested into a cache (ANSIBLE_HOME/collections, first in their
+# search path): one per checkout, so that they always see this tree, never a copy another checkout left behind.
+export ANSIBLE_HOME := $(ROOT)/.cache/ansible-home
 export ANSIBLE_LOCALHOST_WARNING := False
 export ANSIBLE_INVENTORY_UNPARSED_WARNING := False
 export PATH := $(BIN):$(PATH)

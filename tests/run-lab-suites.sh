@@ -15,4 +15,10 @@ part molecule make --no-print-directory molecule
 # The small drill with its faults on Debian 12, from this machine (ansible-core 2.19); tests/controller-2.21.sh runs
 # the other release (Debian 13) from the ansible-core 2.21 controller.
 part drill-debian12 tests/lab/drill.sh --small --os debian12 --controller host --slot 1
+# The reliability figures (docs/reliability.md), read from the parts' logs: bad inputs per module, check-mode runs
+# whose hashed trees stayed equal (modules and roles), faults survived. Too few is a failure.
+if ! python3 tests/tools/reliability.py --require "$logs/integration.log" "$logs/molecule.log" \
+    | tee "$logs/reliability.log" >> "$summary"; then
+  rc=1
+fi
 exit $rc

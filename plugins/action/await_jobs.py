@@ -10,6 +10,7 @@ running job, and collects a finished job's result with ``async_status`` (which a
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
@@ -50,8 +51,25 @@ class ActionModule(ActionBase):
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         task_vars = task_vars or {}
+        jobs_arg = self._task.args.get("jobs")
+        if jobs_arg is not None and (not isinstance(jobs_arg, list)
+                                     or not all(isinstance(job, Mapping) for job in jobs_arg)):
+            given = ("a string" if isinstance(jobs_arg, str) else "a mapping" if isinstance(jobs_arg, Mapping)
+                     else "a list with other things in it" if isinstance(jobs_arg, list) else "something else")
+            result.update(failed=True, changed=False,
+                          msg=f"jobs must be a list of mappings with label, jid and progress_file, got {given}.")
+            return result
         _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
-        interval = max(1, min(int(args["interval"]), 60))
+        for option, low, high in (("interval", 1, 60), ("timeout", 1, None)):
+            value = int(args[option])
+            if value < low or (high is not None and value > high):
+                result.update(failed=True, changed=False,
+                              msg=f"{option} must be {low} to {high} seconds, got {value}." if high else
+                              f"{option} must be at least {low} second, got {value}.")
+                return result
+        interval = int(args["interval"])
+        # Check mode collects the results but removes nothing from the host's async directory.
+        cleanup = bool(args["cleanup"]) and not self._task.check_mode
         deadline = time.monotonic() + max(1, int(args["timeout"]))
         host = task_vars.get("inventory_hostname", "")
         jobs = [j for j in args["jobs"] if j.get("jid")]
@@ -76,7 +94,7 @@ class ActionModule(ActionBase):
                 own = {k: v for k, v in status.items() if k not in _ASYNC_KEYS}
                 records[jid] = {"label": job["label"], "jid": jid, "failed": bool(own.get("failed")),
                                 "msg": own.get("msg", ""), "result": own}
-                if args["cleanup"] and jid not in watched.get("missing", []):
+                if cleanup and jid not in watched.get("missing", []):
                     self._status(jid, task_vars, mode="cleanup")
             for jid, job in pending.items():
                 doc = (watched.get("progress") or {}).get(jid)

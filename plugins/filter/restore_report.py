@@ -132,6 +132,16 @@ def sanity_checks(registered: Mapping[str, Any], write_db: str = "") -> List[Dic
         answer = (r.get("stdout") or "").strip() or "does not resolve"
         records.append({"phase": "sanity", "name": f"dependency: {item.get('name')}", "ok": r.get("rc") == 0,
                         "detail": f"DNS {item.get('dns')}: {answer}", "required": bool(item.get("required"))})
+    for r in _results(registered.get("api")):
+        item = r.get("item") or {}
+        expected = int(item.get("status") or 200)
+        status_ok = r.get("status") == expected
+        body_ok = not item.get("body_contains") or str(item["body_contains"]) in str(r.get("content", ""))
+        detail = f"HTTP {r.get('status') or 'no answer'} from {item.get('http')} (expected {expected})"
+        if status_ok and not body_ok:
+            detail += " without the expected text in the answer"
+        records.append({"phase": "sanity", "name": f"dependency: {item.get('name')}", "ok": status_ok and body_ok,
+                        "detail": detail, "required": bool(item.get("required"))})
     for r in _results(registered.get("tcp")):
         item = r.get("item") or {}
         opened = r.get("state") == "started"
@@ -223,6 +233,7 @@ def restore_report(state: Mapping[str, Any]) -> Dict[str, Any]:
         "check_mode": check_mode,
         "started": _utc(started),
         "finished": _utc(finished),
+        "finished_unix": round(finished, 3),
         # Time to service: start -> sanity passed (and the cut-over done, where there is one).
         "rto_seconds": rto,
         # Time until the new host is itself backed up again.

@@ -40,7 +40,12 @@ from ansible_collections.restoreops.dr.plugins.module_utils._borg.repo_files imp
     parse_repo_config,
 )
 from ansible_collections.restoreops.dr.plugins.module_utils._errors import InputError, RestoreOpsError, ToolError
-from ansible_collections.restoreops.dr.plugins.module_utils._restic.cli import Restic, tool_runner
+from ansible_collections.restoreops.dr.plugins.module_utils._restic.cli import (
+    EXPLANATIONS,
+    Restic,
+    classify_failure,
+    tool_runner,
+)
 from ansible_collections.restoreops.dr.plugins.module_utils._runner import Result, ToolRunner
 from ansible_collections.restoreops.dr.plugins.module_utils._secrets import SecretSource, mode_is_at_most
 
@@ -503,8 +508,9 @@ def decide_restic(item: EscrowItem, result: Result) -> tuple[Verdict, Verdict]:
             return Verdict.passed(), Verdict.passed()
         problem = f"restic opened {item.repo} but printed no repository config; the repository looks damaged."
         return Verdict.failed(problem), Verdict.failed(problem)
-    if item.local_repo and not os.path.exists(os.path.join(item.local_repo, "config")):
-        problem = f"{item.repo} is not a restic repository (it has no config file)."
+    if (item.local_repo and not os.path.exists(os.path.join(item.local_repo, "config"))) \
+            or classify_failure(result.rc, result.stderr) == "no_repository":
+        problem = f"{item.repo}: {EXPLANATIONS['no_repository']}."
         return Verdict.failed(problem), Verdict.failed(problem)
     last = next((line.strip() for line in reversed(result.stderr.splitlines()) if line.strip()), "")
     decrypts = Verdict.failed(

@@ -223,12 +223,21 @@ def archive_segments(names: Sequence[str], start_wal: str) -> List[str]:
     return sorted((n for n in names if SEGMENT.match(n) and n[8:] >= start), key=lambda n: (n[8:], n[:8]))
 
 
-def recovery_settings(restore_command: str, target: Optional[dt.datetime]) -> str:
-    """The block appended to ``postgresql.auto.conf`` (between markers, removed after the recovery)."""
+TARGET_ACTIONS = ("promote", "pause")
+
+
+def recovery_settings(restore_command: str, target: Optional[dt.datetime], action: str = "promote") -> str:
+    """The block appended to ``postgresql.auto.conf`` (between markers, removed after the recovery).
+
+    ``action`` is what the server does at the target: ``promote`` (a recovery that ends in a running primary) or
+    ``pause`` (a sandbox that stays a read-only hot standby at the target, never starts a new timeline and never
+    archives anything)."""
+    if action not in TARGET_ACTIONS:
+        raise ValueError(f"unknown recovery_target_action {action!r}")
     lines = [BLOCK_BEGIN,
              "restore_command = " + quote_setting(restore_command),
              "recovery_target_timeline = 'latest'",
-             "recovery_target_action = 'promote'"]
+             "recovery_target_action = " + quote_setting(action)]
     if target is not None:
         lines += ["recovery_target_time = " + quote_setting(pg_time(target)), "recovery_target_inclusive = true"]
     lines.append(BLOCK_END)
@@ -327,6 +336,13 @@ class Options:
     force: bool = False
     restore_script: Optional[str] = None
     extra: Dict[str, Any] = field(default_factory=dict)
+    # What a sandbox recovery changes (restoreops.dr.pg_known_good); the defaults are pg_pitr's.
+    target_action: str = "promote"
+    server_options: List[str] = field(default_factory=list)  # ``-c name=value`` pairs for the postmaster
+    login_user: str = ""  # psql's -U (the OS user's name when empty)
+    database: str = "postgres"
+    stop_mode: str = "fast"
+    start_wait: bool = False
 
 
 def options_from_params(params: Dict[str, Any]) -> Options:
@@ -398,17 +414,23 @@ class Recovery:
         if self.opts.control == "systemd":
             self._cmd(["systemctl", "stop", self.opts.service], f"systemctl stop {self.opts.service}")
         elif os.path.isdir(self.opts.data_dir) and os.path.exists(os.path.join(self.opts.data_dir, "postmaster.pid")):
-            self._cmd(self._as_user([os.path.join(self.bin_dir(), "pg_ctl"), "-D", self.opts.data_dir, "-m", "fast",
-                                     "-w", "-t", "120", "stop"]), "pg_ctl stop", ok=(0, 1))
+            self._cmd(self._as_user([os.path.join(self.bin_dir(), "pg_ctl"), "-D", self.opts.data_dir, "-m",
+                                     self.opts.stop_mode, "-w", "-t", "120", "stop"]), "pg_ctl stop", ok=(0, 1))
 
-    def start(self) -> None:
-        """Start in recovery; a failure here is read from the state file and the postmaster, not raised."""
+    def start(self) -> int:
+        """Start in recovery; a failure here is read from the state file and the postmaster, not raised. Returns the
+        return code: with ``start_wait`` (pg_ctl only) pg_ctl waits until the server accepts connections (a hot
+        standby does once consistent) and fails at once when the postmaster exits during recovery."""
         if self.opts.control == "systemd":
-            self.run(["systemctl", "start", self.opts.service])
-        else:
-            log = self.opts.data_dir + ".log"
-            self.run(self._as_user([os.path.join(self.bin_dir(), "pg_ctl"), "-D", self.opts.data_dir, "-l", log,
-                                    "-W", "start"]))
+            rc, _out, _err = self.run(["systemctl", "start", self.opts.service])
+            return rc
+        log = self.opts.data_dir + ".log"
+        options = ["-o", " ".join(shlex.quote(o) for o in self.opts.server_options)] \
+            if self.opts.server_options else []
+        wait = ["-w", "-t", str(self.opts.timeout)] if self.opts.start_wait else ["-W"]
+        rc, _out, _err = self.run(self._as_user([os.path.join(self.bin_dir(), "pg_ctl"), "-D", self.opts.data_dir,
+                                                 "-l", log, *options, *wait, "start"]))
+        return rc
 
     def move_aside(self, stamp: str) -> Optional[str]:
         if not os.path.lexists(self.opts.data_dir):
@@ -438,7 +460,8 @@ class Recovery:
             text = ""
         if text and not text.endswith("\n"):
             text += "\n"
-        self._write_owned(auto, text + recovery_settings(self.opts.restore_command, self.opts.target))
+        self._write_owned(auto, text + recovery_settings(self.opts.restore_command, self.opts.target,
+                                                         self.opts.target_action))
         self._write_owned(os.path.join(self.opts.data_dir, "recovery.signal"), "")
 
     def unconfigure(self) -> None:
@@ -459,15 +482,21 @@ class Recovery:
         return int(read_json(self.opts.state_file).get("restored") or 0)
 
     def wait(self) -> str:
-        """Wait for the end of recovery; returns ``promoted``, ``stopped`` (the server is down) or ``timeout``."""
+        """Wait for the end of recovery; returns ``promoted`` (or ``paused`` at the target with the ``pause``
+        action), ``stopped`` (the server is down) or ``timeout``."""
         signal = os.path.join(self.opts.data_dir, "recovery.signal")
         deadline = self.clock() + self.opts.timeout
         grace = self.clock() + 10  # a server that just started may not have written postmaster.pid yet
+        seen = False  # a postmaster seen running and then gone has stopped: no need to sit out the grace
         while True:
             alive = postmaster_alive(self.opts.data_dir)
-            if alive and not os.path.exists(signal) and self.accepts_connections():
+            seen = seen or alive
+            if alive and self.opts.target_action == "pause":
+                if self.accepts_connections() and self.replay_paused():
+                    return "paused"
+            elif alive and not os.path.exists(signal) and self.accepts_connections():
                 return "promoted"
-            if not alive and self.clock() > grace:
+            if not alive and (seen or self.clock() > grace):
                 return "stopped"
             if self.clock() > deadline:
                 return "timeout"
@@ -478,12 +507,30 @@ class Recovery:
                                                  self.opts.socket_dir, "-p", str(self.opts.port)]))
         return rc == 0
 
+    def psql(self, sql: str) -> List[str]:
+        """``psql -X -q -A -t`` on the server's socket, as the OS user (and ``login_user`` when set): only the rows
+        are printed, no command tags (a query of several statements prints the rows of each that returns any)."""
+        user = ["-U", self.opts.login_user] if self.opts.login_user else []
+        return self._as_user([os.path.join(self.bin_dir(), "psql"), "-h", self.opts.socket_dir, "-p",
+                              str(self.opts.port), *user, "-d", self.opts.database, "-X", "-q", "-A", "-t", "-v",
+                              "ON_ERROR_STOP=1", "-c", sql])
+
+    def replay_paused(self) -> bool:
+        """Whether WAL replay has paused (at the recovery target, with the ``pause`` action)."""
+        try:
+            with open(os.path.join(self.opts.data_dir, "PG_VERSION"), encoding="utf-8") as handle:
+                major = int(handle.read().strip().split(".")[0])
+        except (OSError, ValueError):
+            major = 0
+        sql = ("SELECT pg_get_wal_replay_pause_state() = 'paused'" if major >= 14
+               else "SELECT pg_is_wal_replay_paused()")
+        rc, out, _err = self.run(self.psql(sql))
+        return rc == 0 and out.strip() == "t"
+
     def where(self) -> Dict[str, Any]:
         sql = ("SELECT pg_is_in_recovery(), coalesce(to_char(pg_last_xact_replay_timestamp() AT TIME ZONE 'UTC', "
                "'YYYY-MM-DD HH24:MI:SS.US'), ''), (SELECT timeline_id FROM pg_control_checkpoint())")
-        _rc, out, _err = self._cmd(self._as_user([os.path.join(self.bin_dir(), "psql"), "-h", self.opts.socket_dir,
-                                                  "-p", str(self.opts.port), "-d", "postgres", "-X", "-A", "-t", "-v",
-                                                  "ON_ERROR_STOP=1", "-c", sql]), "reading where recovery stopped")
+        _rc, out, _err = self._cmd(self.psql(sql), "reading where recovery stopped")
         fields = (out.strip().splitlines() or [""])[-1].split("|")
         if len(fields) != 3:
             raise RestoreOpsError(f"Unexpected answer from psql about the recovery: {out.strip()[:200]!r}")

@@ -41,6 +41,7 @@ from ansible_collections.restoreops.dr.plugins.module_utils._borg.cli import dro
 from ansible_collections.restoreops.dr.plugins.module_utils._errors import InputError, RestoreOpsError, ToolError
 from ansible_collections.restoreops.dr.plugins.module_utils._restic import retention as _retention
 from ansible_collections.restoreops.dr.plugins.module_utils._restic.cli import Restic, tool_runner
+from ansible_collections.restoreops.dr.plugins.module_utils._restic.repo_files import local_repository_path
 from ansible_collections.restoreops.dr.plugins.module_utils._secrets import SecretSource
 
 # A literal value assigned to a secret variable; *_FILE, *_COMMAND, *_FD and $VAR references do not match.
@@ -275,6 +276,43 @@ def probe_rsnapshot(module: Any, path: str, max_age_hours: float, rsnapshot_bina
 
 # --- the module --------------------------------------------------------------------------------------------------
 
+# The path fields of each entry option; a repository is checked apart (it may also be a URL).
+ENTRY_PATHS = {
+    "borg_repositories": ("passphrase_file", "base_dir", "key_export"),
+    "restic_repositories": ("password_file",),
+    "key_escrow_items": ("key_file", "passphrase_file", "device"),
+}
+
+
+def _relative_repository(borg: bool, value: str) -> bool:
+    """A repository given as a relative path (borg: neither absolute nor ssh://; restic: no backend scheme)."""
+    if borg:
+        return not value.startswith("ssh://") and not os.path.isabs(value)
+    local = local_repository_path(value)
+    return local is not None and not os.path.isabs(local)
+
+
+def relative_paths(params: Mapping[str, Any]) -> list[str]:
+    """Every relative path among the entries' paths and repositories, each as "option[].field (entry N: 'x')"."""
+    found = []
+    for option, fields in ENTRY_PATHS.items():
+        for entry in params.get(option) or []:
+            where = f"entry {entry.get('name')}"
+            repo_key = "repository" if option == "restic_repositories" else "repo"
+            repo = entry.get(repo_key)
+            kind = {"borg_repositories": "borg", "restic_repositories": "restic"}.get(option, entry.get("kind"))
+            if repo and kind in ("borg", "restic") and _relative_repository(kind == "borg", repo):
+                found.append(f"{option}[].{repo_key} ({where}: {repo!r})")
+            for field_name in fields:
+                value = entry.get(field_name)
+                if value and not os.path.isabs(value):
+                    found.append(f"{option}[].{field_name} ({where}: {value!r})")
+    socket_dir = (params.get("postgres") or {}).get("login_unix_socket")
+    if socket_dir and not os.path.isabs(socket_dir):
+        found.append(f"postgres.login_unix_socket ({socket_dir!r})")
+    return found
+
+
 def validate(params: Mapping[str, Any]) -> None:
     """What the argument spec cannot say: unique names, absolute paths, a positive age."""
     for option, entries in (("borg_repositories", params.get("borg_repositories")),
@@ -288,6 +326,10 @@ def validate(params: Mapping[str, Any]) -> None:
         relative = [path for path in params.get(option) or [] if not os.path.isabs(path)]
         if relative:
             raise InputError(f"{option} must be absolute paths; got {', '.join(map(repr, relative))}.")
+    relative = relative_paths(params)
+    if relative:
+        raise InputError(f"{'; '.join(relative)}: must be an absolute path (a relative one would be read from the "
+                         "module's working directory, not from the place the policy means).")
     if not os.path.isabs(params.get("systemd_dir") or ""):
         raise InputError(f"systemd_dir must be an absolute path, got {params.get('systemd_dir')!r}.")
     for entry in params.get("restic_repositories") or []:

@@ -54,7 +54,7 @@ def connection_kwargs(params: Dict[str, Any]) -> Dict[str, Any]:
         "dbname": params.get("login_db") or "postgres",
         "user": params.get("login_user") or "postgres",
         "port": int(params.get("port") or 5432),
-        "connect_timeout": int(params.get("connect_timeout") or 10),
+        "connect_timeout": int(10 if params.get("connect_timeout") is None else params["connect_timeout"]),
         "sslmode": params.get("ssl_mode") or "prefer",
         "application_name": APPLICATION_NAME,
     }
@@ -81,7 +81,8 @@ def _scrub(text: str, password: Optional[str]) -> str:
 
 
 def classify_connect_error(message: str, sqlstate: Optional[str]) -> str:
-    """A short reason for a failed login: ``authentication``, ``refused``, ``timeout``, ``database`` or ``other``."""
+    """A short reason for a failed login: ``authentication``, ``refused``, ``timeout``, ``database``, ``role`` or
+    ``other``."""
     if sqlstate in _AUTH_SQLSTATES:
         return "authentication"
     if sqlstate == "3D000":
@@ -91,6 +92,8 @@ def classify_connect_error(message: str, sqlstate: Optional[str]) -> str:
         return "authentication"
     if "database \"" in lowered and "does not exist" in lowered:
         return "database"
+    if "role \"" in lowered and "does not exist" in lowered:
+        return "role"
     if "connection refused" in lowered or "no such file or directory" in lowered:
         return "refused"
     if "timeout expired" in lowered:
@@ -103,6 +106,7 @@ _CONNECT_HINTS = {
     "refused": "nothing is listening there; check login_host, login_unix_socket and port, and that PostgreSQL runs",
     "timeout": "the connection timed out (connect_timeout); check the address and any firewall",
     "database": "the database in login_db does not exist",
+    "role": "the role in login_user does not exist",
     "other": "the connection failed",
 }
 

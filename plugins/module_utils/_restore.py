@@ -15,26 +15,27 @@ afterwards. restic restores in parallel by itself and is run once.
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
 import datetime as dt
 import errno
 import fcntl
 import grp
-import hashlib
 import json
 import os
 import pwd
 import shutil
-import stat
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
+from ansible_collections.restoreops.dr.plugins.module_utils import _manifest
 from ansible_collections.restoreops.dr.plugins.module_utils._borg.cli import BorgCLI
 from ansible_collections.restoreops.dr.plugins.module_utils._errors import InputError, RestoreOpsError
+from ansible_collections.restoreops.dr.plugins.module_utils._manifest import Manifest, ManifestError, verify_tree, walk
+from ansible_collections.restoreops.dr.plugins.module_utils._paths import refuse_inside_repository, refuse_root
 from ansible_collections.restoreops.dr.plugins.module_utils._progress import ChildWrites, ProgressReporter
 from ansible_collections.restoreops.dr.plugins.module_utils._restic.cli import Restic, tool_runner
+from ansible_collections.restoreops.dr.plugins.module_utils._restic.repo_files import local_repository_path
 from ansible_collections.restoreops.dr.plugins.module_utils._runner import parse_json_lines, version_string
 from ansible_collections.restoreops.dr.plugins.module_utils._secrets import SecretSource
 from ansible_collections.restoreops.dr.plugins.module_utils._time import UTC, parse_time, with_offset
@@ -81,6 +82,19 @@ def select_snapshot(snapshots: Sequence[Snapshot], wanted: str = "latest",
         if not candidates:
             raise RestoreOpsError(f"No snapshot is older than {before.isoformat()}; nothing known-good to restore.")
     return candidates[-1]
+
+
+def refuse_stale(snapshot: Snapshot, max_age_hours: float | None, now: dt.datetime) -> None:
+    """InputError when the restore point is older than ``max_age_hours`` (the RPO): the newest backup missing the
+    recent data means backups stopped, which the operator must know before restoring (pure)."""
+    if max_age_hours is None:
+        return
+    age = (now - parse_time(snapshot.time)).total_seconds() / 3600
+    if age > max_age_hours:
+        raise InputError(
+            f"The restore point {snapshot.name or snapshot.id[:8]} ({snapshot.time}) is {age:.1f} h old, older than "
+            f"max_age_hours={max_age_hours:g} (the RPO): the data since then is not in it, and the backups may have "
+            "stopped. Nothing was restored. Set allow_stale: true to restore it anyway.", age_hours=round(age, 2))
 
 
 def parse_restic_snapshots(data: Any) -> list[Snapshot]:
@@ -225,77 +239,40 @@ def restore_dir_metadata(root: str, items: Iterable[Item]) -> int:
 
 
 # --- verification ----------------------------------------------------------------------------------------------
+# The manifest's format, the walk and the merge live in _manifest (the on-host recorder runs the same file).
+
+in_scope = _manifest.in_scope
+sha256_file = _manifest.sha256_file
 
 
-def sha256_file(path: str, bufsize: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while True:
-            chunk = handle.read(bufsize)
-            if not chunk:
-                break
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def in_scope(path: str, includes: Sequence[str]) -> bool:
-    """Is ``path`` (absolute) inside one of the restored include paths (all when none)?"""
-    if not includes:
-        return True
-    path = "/" + path.strip("/")
-    for inc in includes:
-        inc = "/" + inc.strip("/")
-        if path == inc or path.startswith(inc.rstrip("/") + "/"):
-            return True
-    return False
-
-
-def verify_against_manifest(root: str, files: dict[str, str], includes: Sequence[str] = (),
+def verify_against_manifest(root: str, files: Manifest | Mapping[str, str], includes: Sequence[str] = (),
                             threads: int = 4) -> dict[str, Any]:
-    """Hash every manifest file that falls inside the restore and compare (missing and mismatched are listed)."""
-    wanted = {p: d for p, d in files.items() if in_scope(p, includes)}
-    missing: list[str] = []
-    mismatched: list[str] = []
+    """Hash every manifest file that falls inside the restore and compare, streaming (see _manifest.verify_tree).
 
-    def check(item: tuple[str, str]) -> tuple[str, str | None]:
-        path, digest = item
-        local = os.path.join(root, path.lstrip("/"))
-        if not os.path.isfile(local):
-            return path, None
-        return path, ("ok" if sha256_file(local) == digest else "bad")
-
-    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
-        for path, outcome in pool.map(check, sorted(wanted.items())):
-            if outcome is None:
-                missing.append(path)
-            elif outcome == "bad":
-                mismatched.append(path)
-    return {"checked": len(wanted), "missing": missing, "mismatched": mismatched,
-            "ok": not missing and not mismatched}
-
-
-def load_manifest(path: str) -> dict[str, str]:
+    ``files`` is an open manifest (load_manifest) or a mapping of path to sha256. The result lists the first
+    paths missing and mismatched with their counts, and the regular files and bytes of the restored tree.
+    """
     try:
-        with open(path, encoding="utf-8") as handle:
-            data = json.load(handle)
+        return verify_tree(root, files, includes, threads=threads)
+    except ManifestError as exc:
+        raise RestoreOpsError(f"The checksum manifest {exc}.") from exc
+
+
+def load_manifest(path: str) -> Manifest:
+    """Open the manifest in the restored data (format 2 streams; format 1, manifest.json, is read whole)."""
+    try:
+        return Manifest(path)
     except FileNotFoundError as exc:
         raise RestoreOpsError(f"The checksum manifest {path} is not in the restored data.") from exc
-    except (OSError, ValueError) as exc:
-        raise RestoreOpsError(f"The checksum manifest {path} cannot be read: {exc}.") from exc
-    files = data.get("files") if isinstance(data, dict) else None
-    if not isinstance(files, dict):
-        raise RestoreOpsError(f"The checksum manifest {path} has no 'files' mapping.")
-    return files
+    except ManifestError as exc:
+        raise RestoreOpsError(f"The checksum manifest {exc}.") from exc
 
 
 def tree_stats(root: str) -> tuple[int, int]:
     files = size = 0
-    for dirpath, _subdirs, names in os.walk(root):
-        for name in names:
-            st = os.lstat(os.path.join(dirpath, name))
-            if stat.S_ISREG(st.st_mode):
-                files += 1
-                size += st.st_size
+    for _path, st in walk([root]):
+        files += 1
+        size += st.st_size
     return files, size
 
 
@@ -318,6 +295,10 @@ class Backend:
         """Bytes the whole restore point holds once restored (an upper bound when includes narrow it)."""
         raise NotImplementedError
 
+    def missing_includes(self, snapshot: Snapshot, includes: Sequence[str]) -> list[str]:
+        """The paths of ``includes`` (absolute, normalised) that the restore point does not hold."""
+        raise NotImplementedError
+
 
 class ResticBackend(Backend):
     def __init__(self, restic: Restic, limit_download: int | None = None) -> None:
@@ -337,11 +318,29 @@ class ResticBackend(Backend):
     def size(self, snapshot: Snapshot) -> int:
         return self.restic.restore_size(snapshot.id)
 
+    def missing_includes(self, snapshot: Snapshot, includes: Sequence[str]) -> list[str]:
+        if not includes:
+            return []
+        found = self.restic.existing_paths(snapshot.id, includes)
+        return [path for path in includes if path not in found]
+
 
 class BorgBackend(Backend):
     def __init__(self, borg: BorgCLI, repository: str) -> None:
         self.borg = borg
         self.repository = repository
+        self._listing: tuple[str, tuple[str, ...], list[Item]] | None = None
+
+    def items(self, snapshot: Snapshot, paths: Sequence[str]) -> list[Item]:
+        """The archive's members under ``paths`` (all without), listed once per run: the includes check and the
+        parallel plan read the same listing. A path that matches nothing is a warning to borg, not a failure."""
+        key = (snapshot.name, tuple(paths))
+        if self._listing is None or self._listing[:2] != key:
+            archive = f"{self.repository}::{snapshot.name}"
+            listing = self.borg.run(["list", "--json-lines", archive, *paths], check=True, warnings_ok=True,
+                                    error=f"borg list of {snapshot.name} failed")
+            self._listing = (key[0], key[1], parse_borg_items(listing.stdout))
+        return self._listing[2]
 
     def version(self) -> str:
         return version_string(self.borg.version())
@@ -360,8 +359,7 @@ class BorgBackend(Backend):
         if workers <= 1:
             self.borg.run(["extract", archive, *paths], cwd=dest, check=True, error=error)
             return {"workers": 1}
-        listing = self.borg.run(["list", "--json-lines", archive, *paths], check=True)
-        plan = plan_parallel_extract(parse_borg_items(listing.stdout), workers)
+        plan = plan_parallel_extract(self.items(snapshot, paths), workers)
         if plan.workers <= 1:
             self.borg.run(["extract", archive, *paths], cwd=dest, check=True, error=error)
             return {"workers": 1}
@@ -372,6 +370,17 @@ class BorgBackend(Backend):
     def size(self, snapshot: Snapshot) -> int:
         data = self.borg.run_json(["info", "--json", f"{self.repository}::{snapshot.name}"])
         return int(data["archives"][0]["stats"]["original_size"])
+
+    def missing_includes(self, snapshot: Snapshot, includes: Sequence[str]) -> list[str]:
+        if not includes:
+            return []
+        members = {item.path for item in self.items(snapshot, [p.strip("/") for p in includes])}
+        missing = []
+        for path in includes:
+            rel = path.strip("/")
+            if rel not in members and not any(member.startswith(rel + "/") for member in members):
+                missing.append(path)
+        return missing
 
 
 def borg_cli(module: Any, params: Mapping[str, Any], secret: SecretSource) -> BorgCLI:
@@ -463,7 +472,30 @@ def _rsync_into(module: Any, src: str, dest: str) -> bool:
     return bool(out.strip())
 
 
-def _check_params(params: dict[str, Any]) -> None:
+BEFORE_FORMATS = ("YYYY-MM-DDTHH:MM[:SS[.fraction]] with an optional offset (Z, +HH, +HHMM or +HH:MM; UTC when "
+                  "none), a space allowed instead of the T, for example 2026-03-14T09:00:00+00:00")
+
+
+def parse_before(value: str | None) -> dt.datetime | None:
+    """O(before) as an aware time, or an InputError that names the option and the accepted formats."""
+    if value is None or value == "":
+        return None
+    try:
+        return parse_time(value, naive_tz=UTC)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise InputError(f"before must be an ISO 8601 time, {BEFORE_FORMATS}; got {value!r} ({exc}).") from exc
+
+
+def _repository_dir(params: Mapping[str, Any]) -> str | None:
+    """The local directory of the repository, None for a remote one."""
+    repo = params["repository"]
+    if params["tool"] == "borg":
+        return None if "://" in repo else repo
+    return local_repository_path(repo)
+
+
+def _check_params(params: dict[str, Any]) -> dt.datetime | None:
+    """Every check that needs no tool, before anything runs; returns O(before) parsed."""
     for key in ("staging_dir", "manifest_path", "progress_file"):
         value = params.get(key)
         if value and not os.path.isabs(value):
@@ -475,13 +507,32 @@ def _check_params(params: dict[str, Any]) -> None:
         raise InputError(f"repository must be an absolute path or a restic backend URL, got {repo!r}.")
     if params.get("key_file") and params["tool"] != "borg":
         raise InputError("key_file applies to borg keyfile repositories only.")
+    includes = params.get("includes") or []
+    relative = [inc for inc in includes if not isinstance(inc, str) or not inc.startswith("/")]
+    if relative:
+        raise InputError(f"includes must be absolute paths (as on the backed-up host, for example /srv/app); "
+                         f"got {', '.join(repr(inc) for inc in relative)}. Nothing was restored.")
+    params["includes"] = [os.path.normpath(inc) for inc in includes]
     if params.get("put_in_place") and not params.get("includes"):
         raise InputError("put_in_place needs includes: name the absolute paths to move from staging into place.")
+    staging_dir = params["staging_dir"]
+    what = "the restored tree, its completion marker and its lock would be written there"
+    refuse_root("staging_dir", staging_dir, what)
+    refuse_inside_repository("staging_dir", staging_dir, _repository_dir(params),
+                             "restored data would be written into the backup store")
+    max_age = params.get("max_age_hours")
+    if max_age is not None and max_age <= 0:
+        raise InputError(f"max_age_hours must be greater than 0, got {max_age:g}.")
+    for key in ("parallel", "lock_wait", "limit_download", "expected_bytes"):
+        value = params.get(key)
+        if value is not None and value < 0:
+            raise InputError(f"{key} must be 0 or more, got {value}.")
+    return parse_before(params.get("before"))
 
 
 def main(module: Any) -> dict[str, Any]:
     params = module.params
-    _check_params(params)
+    before = _check_params(params)
     tool = params["tool"]
     secret = SecretSource(value=params.get("password"), file=params.get("password_file"),
                           command=params.get("password_command"), label="password").validate()
@@ -496,11 +547,9 @@ def main(module: Any) -> dict[str, Any]:
         backend = BorgBackend(borg_cli(module, params, secret), params["repository"])
 
     version = backend.version()
-    try:
-        before = parse_time(params["before"], naive_tz=UTC) if params.get("before") else None
-    except ValueError as exc:
-        raise InputError(f"before must be an ISO 8601 time such as 2026-03-14T09:00:00+00:00: {exc}.") from exc
     snapshot = select_snapshot(backend.snapshots(params.get("host")), params["snapshot"], before)
+    if not params.get("allow_stale"):
+        refuse_stale(snapshot, params.get("max_age_hours"), dt.datetime.now(dt.timezone.utc))
     staging = os.path.join(params["staging_dir"], snapshot.id)
     marker = staging + MARKER_SUFFIX
     result: dict[str, Any] = {"changed": False, "snapshot": snapshot.as_dict(), "staging_path": staging,
@@ -509,12 +558,33 @@ def main(module: Any) -> dict[str, Any]:
     if params.get("estimate_size"):
         result["size_estimate"] = backend.size(snapshot)
 
+    if _completed(marker, staging, params["includes"]) is None:
+        refuse_missing_includes(backend, snapshot, params["includes"], tool)
     if module.check_mode:
         return _place(module, params, _restore(module, params, backend, snapshot, result))
     os.makedirs(params["staging_dir"], mode=0o700, exist_ok=True)
     with restore_lock(staging + ".lock") as waited:
         result["lock_waited"] = round(waited, 3)
         return _place(module, params, _restore(module, params, backend, snapshot, result))
+
+
+def _completed(marker: str, staging: str, includes: Sequence[str]) -> dict[str, Any] | None:
+    """The marker's record when this restore (same snapshot, same includes) is already complete."""
+    done = _read_marker(marker)
+    if done is not None and os.path.isdir(staging) and done.get("includes", []) == list(includes):
+        return done
+    return None
+
+
+def refuse_missing_includes(backend: Backend, snapshot: Snapshot, includes: Sequence[str], tool: str) -> None:
+    """InputError, before anything is written, when an include names a path the restore point does not hold
+    (a typo would otherwise restore an empty tree and mark it complete)."""
+    missing = backend.missing_includes(snapshot, includes)
+    if missing:
+        held = f" It holds {', '.join(snapshot.paths)}." if snapshot.paths else ""
+        raise InputError(f"includes names paths that are not in {tool} {snapshot.name or snapshot.id} "
+                         f"({snapshot.time}): {', '.join(missing)}; nothing was restored.{held} Check the spelling "
+                         "(paths as on the backed-up host) or choose another snapshot.", missing_includes=missing)
 
 
 def _place(module: Any, params: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
@@ -533,8 +603,8 @@ def _restore(module: Any, params: dict[str, Any], backend: Backend, snapshot: Sn
     staging = result["staging_path"]
     marker = result["marker"]
     includes = params.get("includes") or []
-    done = _read_marker(marker)
-    if done is not None and os.path.isdir(staging) and done.get("includes", []) == includes:
+    done = _completed(marker, staging, includes)
+    if done is not None:
         result.update(verify=done.get("verify"), files=done.get("files"), bytes=done.get("bytes"),
                       workers=done.get("workers"), duration=0.0)
         return result
@@ -566,10 +636,10 @@ def _restore(module: Any, params: dict[str, Any], backend: Backend, snapshot: Sn
     verify: dict[str, Any] = {"checked": 0, "missing": [], "mismatched": [], "ok": None, "manifest": None}
     if params.get("manifest_path"):
         manifest = params["manifest_path"]
-        manifest_local = os.path.join(staging, manifest.lstrip("/"))
-        verify.update(verify_against_manifest(staging, load_manifest(manifest_local), includes,
-                                              threads=max(2, workers)))
-        verify["manifest"] = manifest
+        opened = load_manifest(os.path.join(staging, manifest.lstrip("/")))
+        verify.update(verify_against_manifest(staging, opened, includes, threads=max(2, workers)))
+        verify.update(manifest=manifest, manifest_format=opened.version)
+        del verify["tree_files"], verify["tree_bytes"]  # counted above, while the progress file was open
     verify_seconds = time.monotonic() - start - restore_seconds
     result.update(restored=True, files=files, bytes=size, workers=info.get("workers", 1), verify=verify,
                   duration=round(restore_seconds, 3), verify_duration=round(verify_seconds, 3),
@@ -578,8 +648,8 @@ def _restore(module: Any, params: dict[str, Any], backend: Backend, snapshot: Sn
         problems = [f"missing: {p}" for p in verify["missing"][:20]] + \
                    [f"checksum differs: {p}" for p in verify["mismatched"][:20]]
         raise RestoreOpsError(
-            f"The restored data does not match the manifest recorded at backup time ({len(verify['missing'])} "
-            f"missing, {len(verify['mismatched'])} changed); the staging tree {staging} is kept for inspection and "
+            f"The restored data does not match the manifest recorded at backup time ({verify['missing_count']} "
+            f"missing, {verify['mismatched_count']} changed); the staging tree {staging} is kept for inspection and "
             "is not marked complete. Choose an older snapshot (before=...) if this is logical corruption.",
             verify=verify, snapshot=snapshot.as_dict(), problems=problems)
     with open(marker, "w", encoding="utf-8") as handle:

@@ -292,6 +292,8 @@ def parse_configtest_errors(text: str) -> list[str]:
 def main(module: Any) -> dict[str, Any]:
     params = module.params
     path: str = params["path"]
+    if not os.path.isabs(path):
+        raise InputError(f"path must be an absolute path, got {path!r}.")
     if not os.path.isfile(path):
         raise InputError(f"The rsnapshot configuration {path} does not exist or is not a regular file.")
     max_age = float(params["max_age_hours"])

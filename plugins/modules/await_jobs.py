@@ -30,7 +30,8 @@ attributes:
     support: full
     details:
       - Only reads; a job whose O(jobs[].jid) is empty (its task was skipped, as in check mode) is listed in
-        RV(skipped_jobs) and not waited for.
+        RV(skipped_jobs) and not waited for. A finished job's result file is left in place (O(cleanup) applies
+        outside check mode only).
   diff_mode:
     support: none
   idempotent:
@@ -55,11 +56,12 @@ options:
         description: The job's progress file on the host.
         type: path
   interval:
-    description: Seconds between two polls (and two progress lines); at most 60.
+    description: Seconds between two polls (and two progress lines), from 1 to 60; anything else fails the task.
     type: int
     default: 10
   timeout:
-    description: Seconds to wait in all. A job still running then fails this task and keeps running on the host.
+    description:
+      - Seconds to wait in all (at least 1). A job still running then fails this task and keeps running on the host.
     type: int
     default: 86400
   cleanup:

@@ -17,7 +17,9 @@ description:
   - Each observation has the shape the module's own registered result has (with its C(item) for per-entry probes),
     so the C(restoreops.dr.audit_evaluate) filter takes the whole result as it is.
   - A probe that fails (a wrong passphrase, a repository that is gone, PostgreSQL down) is recorded as that probe's
-    failure, with C(failed=true) and C(msg), and the other probes still run. Only bad options fail the task.
+    failure, with C(failed=true) and C(msg), and the other probes still run. Only bad options fail the task (an
+    unknown key, a repeated name, or a relative path anywhere among the paths and local repositories, which would be
+    read from the module's working directory).
   - Tool probes run in parallel threads (O(workers)); each tool is its own process.
   - Nothing is written, locked or unlocked, in any mode. Passphrases and passwords are given as files or commands
     and reach the tools through their environment or a file descriptor, never the command line; they are never

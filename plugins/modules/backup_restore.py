@@ -18,7 +18,9 @@ description:
     extracted at the same time, one C(borg extract) per worker, and the directories above the split get their
     mode, owner and mtime back from the archive listing. restic restores in parallel by itself.
   - Verifies the restored files against the checksum manifest recorded at backup time (O(manifest_path)); a
-    missing or changed file fails the task and leaves the staging tree unmarked for inspection.
+    missing or changed file fails the task and leaves the staging tree unmarked for inspection. The manifest and a
+    sorted walk of the staging tree are merged as streams, so memory does not grow with the number of files (for
+    format 2 manifests); a file whose size differs from the recorded one is reported without being read.
   - Passwords reach the tools through their environment (C(RESTIC_PASSWORD), C(RESTIC_PASSWORD_FILE),
     C(RESTIC_PASSWORD_COMMAND), C(BORG_PASSPHRASE), C(BORG_PASSCOMMAND)), never on the command line.
 author:
@@ -56,26 +58,48 @@ options:
   before:
     description:
       - Restore the newest restore point strictly older than this time (ISO 8601; UTC when no offset is given).
+      - Accepted forms are C(YYYY-MM-DDTHH:MM[:SS[.fraction]]) with an optional offset (C(Z), C(+HH), C(+HHMM) or
+        C(+HH:MM)), a space allowed instead of the C(T); anything else fails the task with a message naming
+        O(before) and these forms, before any tool runs.
       - Meant for logical corruption that started at a known time, which the later backups faithfully captured.
     type: str
+  max_age_hours:
+    description:
+      - The recovery point objective in hours. A chosen restore point older than this fails the task before anything
+        is written (the backups may have stopped, and the data since then is not in it), in check mode too, so a
+        preflight sees it. Unset, any age is accepted.
+    type: float
+  allow_stale:
+    description: Restore a restore point older than O(max_age_hours) all the same (the operator knows).
+    type: bool
+    default: false
   host:
     description:
       - For restic, only consider snapshots of this host; for borg, only archives whose name starts with this text.
     type: str
   includes:
-    description: Restore only these absolute paths (and everything below them).
+    description:
+      - Restore only these absolute paths (and everything below them), as on the backed-up host.
+      - A relative path, or a path that the chosen restore point does not hold, fails the task before anything is
+        written (a typo would otherwise restore an empty tree and mark it complete).
     type: list
     elements: str
     default: []
   staging_dir:
-    description: Directory that receives C(<snapshot id>/) with the restored tree and the completion marker.
+    description:
+      - Directory that receives C(<snapshot id>/) with the restored tree and the completion marker.
+      - V(/) and a directory inside a local O(repository) are refused, as M(restoreops.dr.borg_repo) refuses a key
+        export inside its repository.
     type: path
     required: true
   manifest_path:
     description:
-      - Absolute path, as on the backed-up host, of the JSON checksum manifest inside the backup (an object whose
-        C(files) member maps absolute paths to SHA-256 digests, as restoreops.dr.backup_context writes it); the
-        files it lists under O(includes) are verified.
+      - Absolute path, as on the backed-up host, of the checksum manifest inside the backup; the files it lists
+        under O(includes) are verified. The format is told by content, not by name.
+      - Format 2 is what restoreops.dr.backup_context writes today, C(manifest.jsonl.gz) (gzip-compressed JSON
+        lines sorted by path, with size and digest per file); it is read as a stream.
+      - Format 1 is the C(manifest.json) of older backups (an object whose C(files) member maps absolute paths to
+        SHA-256 digests); it is read whole.
     type: path
   parallel:
     description: borg extract workers; V(0) uses one per core. Ignored for restic.
@@ -152,7 +176,7 @@ EXAMPLES = r"""
     password_file: /root/.restoreops/keys/restic.pass
     includes: [/srv/app, /var/lib/restoreops/context]
     staging_dir: /var/lib/restoreops/staging
-    manifest_path: /var/lib/restoreops/context/manifest.json
+    manifest_path: /var/lib/restoreops/context/manifest.jsonl.gz
 
 - name: Restore from before the corruption started, with borg, four extract workers
   restoreops.dr.backup_restore:
@@ -233,9 +257,20 @@ verify:
   type: dict
   contains:
     manifest: {description: Manifest used (null when none)., type: str}
+    manifest_format:
+      description: Format of that manifest, V(2) (C(manifest.jsonl.gz)) or V(1) (C(manifest.json)).
+      type: int
     checked: {description: Files compared., type: int}
-    missing: {description: Files in the manifest that were not restored., type: list, elements: str}
-    mismatched: {description: Files whose checksum differs., type: list, elements: str}
+    missing:
+      description: Files in the manifest that were not restored, in path order; the first 100 (all are counted).
+      type: list
+      elements: str
+    missing_count: {description: How many files of the manifest were not restored., type: int}
+    mismatched:
+      description: Files whose size or checksum differs, in path order; the first 100 (all are counted).
+      type: list
+      elements: str
+    mismatched_count: {description: How many files differ., type: int}
     ok: {description: True when everything matched; null when no manifest was given., type: bool}
 duration:
   description: Seconds spent restoring (0 when already complete).
@@ -273,6 +308,8 @@ def main() -> None:
             "snapshot": {"type": "str", "default": "latest"},
             "before": {"type": "str"},
             "host": {"type": "str"},
+            "max_age_hours": {"type": "float"},
+            "allow_stale": {"type": "bool", "default": False},
             "includes": {"type": "list", "elements": "str", "default": []},
             "staging_dir": {"type": "path", "required": True},
             "manifest_path": {"type": "path"},

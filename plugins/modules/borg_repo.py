@@ -145,6 +145,10 @@ options:
 notes:
   - Works with borg 1.2 and 1.4; with 1.4 the module reads borg's specific exit codes (it sets
     E(BORG_EXIT_CODES=modern)). borg 2 is detected and refused.
+  - borg before 1.2.5 is open to archive spoofing (CVE-2023-36811; Debian 12 ships 1.2.4). The module warns on
+    such a borg, with the remedy (borg 1.2.6 or newer on every client; on Debian 12, borg 1.4 from
+    bookworm-backports through C(restoreops.dr.backup_tools) with C(backup_tools_borg_from_backports=true); then
+    the C(borg upgrade --check-tam) steps borg documents, as C(docs/reliability.md) lists them).
   - In append-only mode a client can still delete archives, but borg only appends a new transaction; the old one
     stays on disk and can be restored. See the module guide in the collection's C(docs/modules/borg_repo.md).
 seealso:

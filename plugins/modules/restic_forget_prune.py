@@ -63,7 +63,12 @@ options:
       newest snapshot.
     type: str
   keep_tags:
-    description: Keep every snapshot that has this tag list (each item may be V(tag1,tag2)).
+    description:
+      - Keep every snapshot that has this tag list (each item may be V(tag1,tag2)).
+      - restic before 0.17.0 forgets every snapshot of a group that keeps nothing (restic issue 4568). On those
+        versions the module lists the snapshots the filters select first and refuses, in check mode too, a tag
+        that no snapshot has, and a policy whose only rule is O(keep_tags) when a group has no snapshot with one of
+        the tags. restic 0.17.0 and later refuse such a policy themselves.
     type: list
     elements: str
     default: []

@@ -38,7 +38,7 @@ attributes:
       - A fixed file has nothing left to fix; a second run reports no change.
 options:
   path:
-    description: The rsnapshot configuration file.
+    description: The rsnapshot configuration file (an absolute path).
     type: path
     default: /etc/rsnapshot.conf
   fix:

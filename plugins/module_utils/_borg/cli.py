@@ -102,6 +102,23 @@ def check_version(text: str) -> tuple[int, int, int]:
     return version
 
 
+# borg before 1.2.5 lets an attacker with write access to the repository (and a way to put files into a backup) fake
+# archives (CVE-2023-36811); 1.2.5 added archive TAM checks, 1.2.6 fixed the upgrade procedure of 1.2.5.
+ARCHIVE_SPOOFING_FIXED = (1, 2, 5)
+
+
+def security_warnings(version: Sequence[int]) -> list[str]:
+    """The known security problems of this borg version, each with its remedy (pure)."""
+    if tuple(version) >= ARCHIVE_SPOOFING_FIXED:
+        return []
+    return [f"borg {version_string(version)} is open to archive spoofing (CVE-2023-36811, fixed in borg 1.2.5): "
+            "upgrade every client of the repository to borg 1.2.6 or newer (on Debian 12, borgbackup 1.4 from "
+            "bookworm-backports: restoreops.dr.backup_tools with backup_tools_borg_from_backports: true), then run "
+            "the repository upgrade borg documents: borg upgrade --show-rc --check-tam REPO on every client, "
+            "borg upgrade --show-rc --check-archives-tam REPO, and borg upgrade --archives-tam REPO once the "
+            "archives are known good. Do not run borg check with the new version before that (docs/reliability.md)."]
+
+
 def has_modern_exit_codes(version: Sequence[int]) -> bool:
     """borg 1.4 and later give specific exit codes under BORG_EXIT_CODES=modern."""
     return tuple(version[:2]) >= (1, 4)
@@ -144,11 +161,12 @@ def log_messages(stderr: str, levels: Sequence[str] = ("ERROR", "CRITICAL")) -> 
 
 
 def last_error_message(stderr: str) -> str:
-    """The first line of the last ERROR log message, skipping borg's "Local Exception" header."""
+    """The first line of the last ERROR log message, skipping borg's "Local Exception" header and the traceback
+    borg logs after an unexpected error (its own line, which must never become a task's message)."""
     for entry in reversed(list(json_objects(stderr))):
-        if entry.get("type") == "log_message" and entry.get("levelname") == "ERROR":
+        if entry.get("type") == "log_message" and entry.get("levelname") in ("ERROR", "CRITICAL"):
             message = str(entry.get("message", "")).strip().splitlines()
-            if message and message[0] != "Local Exception":
+            if message and message[0] != "Local Exception" and not message[0].startswith("Traceback"):
                 return message[0]
     return ""
 
@@ -216,8 +234,10 @@ class BorgCLI:
     def __init__(self, module: Any, secret: SecretSource, *, binary: str | None = None, repo: str = "",
                  purpose: str = "manage", unencrypted_ok: bool = False, base_dir: str | None = None,
                  rsh: str | None = None, key_file: str | None = None, lock_wait: int | None = None,
-                 remote_path: str | None = None, extra_env: Mapping[str, Any] | None = None) -> None:
+                 remote_path: str | None = None, extra_env: Mapping[str, Any] | None = None,
+                 bypass_lock: bool = False) -> None:
         self.repo = repo
+        self.bypass_lock = bypass_lock
         self.secret = secret
         self.lock_wait = lock_wait
         self.remote_path = remote_path
@@ -231,9 +251,14 @@ class BorgCLI:
         return self.runner.env
 
     def argv(self, args: Sequence[str]) -> list[str]:
-        """``command --log-json [--lock-wait N] [--remote-path P] rest...``."""
+        """``command --log-json [--bypass-lock | --lock-wait N] [--remote-path P] rest...``.
+
+        ``bypass_lock`` is for readers that must leave no trace in the repository (a search on a repository that may
+        be read-only or under attack); borg then neither takes nor waits for a lock."""
         common = ["--log-json"]
-        if self.lock_wait is not None:
+        if self.bypass_lock:
+            common.append("--bypass-lock")
+        elif self.lock_wait is not None:
             common += ["--lock-wait", str(self.lock_wait)]
         if self.remote_path:
             common += ["--remote-path", self.remote_path]
@@ -288,8 +313,9 @@ class BorgCLI:
         """A ToolError that names the cause: wrong passphrase, failed passcommand, lock, connection, or borg's own
         last error message."""
         ids = error_ids(result.rc, result.stderr)
-        messages = log_messages(result.stderr)
-        reason = messages[-1] if messages else f"rc={result.rc}"
+        messages = [m.splitlines()[0] for m in log_messages(result.stderr)
+                    if m.strip() and not m.startswith("Traceback") and m != "Local Exception"]
+        reason = last_error_message(result.stderr) or (messages[-1] if messages else f"rc={result.rc}")
         if "PassphraseWrong" in ids:
             msg = (f"The passphrase is wrong for {self.repo} (borg: PassphraseWrong); check passphrase, "
                    "passphrase_file or passcommand.")
@@ -297,6 +323,9 @@ class BorgCLI:
             msg = f"The passcommand failed (borg: {reason})."
         elif any(i.startswith("Lock") for i in ids):
             msg = f"{what}: the repository {self.repo} is locked and the lock could not be taken (borg: {reason})"
+        elif any(i in ("IntegrityError", "FileIntegrityError", "Repository.CheckNeeded") for i in ids):
+            msg = (f"{what}: the repository {self.repo} is damaged (borg: {reason}); run borg check on it, and "
+                   "restore from another archive or another copy of the repository")
         elif any(i.startswith("Connection") for i in ids):
             remote = [m for m in log_messages(result.stderr, levels=("WARNING", "ERROR", "CRITICAL"))
                       if m.startswith("Remote:")]

@@ -15,7 +15,11 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from ansible_collections.restoreops.dr.plugins.module_utils._borg.cli import BorgCLI, is_missing_repository
+from ansible_collections.restoreops.dr.plugins.module_utils._borg.cli import (
+    BorgCLI,
+    is_missing_repository,
+    security_warnings,
+)
 from ansible_collections.restoreops.dr.plugins.module_utils._borg.locks import (
     LockDecision,
     annotate_alive,
@@ -39,6 +43,7 @@ from ansible_collections.restoreops.dr.plugins.module_utils._borg.repo_files imp
     write_private_file,
 )
 from ansible_collections.restoreops.dr.plugins.module_utils._errors import InputError, LockedError, ToolError
+from ansible_collections.restoreops.dr.plugins.module_utils._paths import path_inside
 from ansible_collections.restoreops.dr.plugins.module_utils._runner import Result, pid_alive, version_string
 from ansible_collections.restoreops.dr.plugins.module_utils._secrets import SecretSource
 from ansible_collections.restoreops.dr.plugins.module_utils._time import with_offset
@@ -67,13 +72,6 @@ def validate_repo(repo: str) -> str:
     if not os.path.isabs(repo):
         raise InputError(f"repo must be an absolute path or an ssh:// URL, got the relative path {repo!r}.")
     return os.path.normpath(repo)
-
-
-def path_inside(path: str, directory: str) -> bool:
-    """True when ``path`` (resolved) is ``directory`` or below it."""
-    real_path = os.path.realpath(path)
-    real_dir = os.path.realpath(directory)
-    return real_path == real_dir or real_path.startswith(real_dir.rstrip(os.sep) + os.sep)
 
 
 # --- listings ---------------------------------------------------------------------------------------------------
@@ -412,6 +410,9 @@ def main(module: Any) -> dict[str, Any]:
     version = borg.version()
     state = State(params=params, secret=secret, borg=borg, changes=Changes(), check_mode=bool(module.check_mode))
     result: dict[str, Any] = {"borg_version": version_string(version)}
+    for warning in security_warnings(version):
+        if hasattr(module, "warn"):
+            module.warn(warning)
 
     my_host = local_host_id()
     result["host_id"] = my_host

@@ -17,6 +17,7 @@ JSON lines (status, errors, a summary) and added ``--overwrite``. :func:`classif
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
@@ -24,6 +25,7 @@ from urllib.parse import urlsplit
 
 from ansible_collections.restoreops.dr.plugins.module_utils import _runner
 from ansible_collections.restoreops.dr.plugins.module_utils._errors import InputError, ToolError, run_module
+from ansible_collections.restoreops.dr.plugins.module_utils._restic.repo_files import local_repository_path
 from ansible_collections.restoreops.dr.plugins.module_utils._runner import Result, ToolRunner, json_objects, parse_json
 from ansible_collections.restoreops.dr.plugins.module_utils._secrets import SecretSource
 
@@ -62,9 +64,20 @@ def secrets_of(repository: str, password: SecretSource, env: Mapping[str, Any] |
     return values
 
 
+def check_repository(repository: str) -> str:
+    """A local repository must be an absolute path (a backend URL is taken as it is); else InputError."""
+    local = local_repository_path(repository or "")
+    if local is not None and not os.path.isabs(local):
+        raise InputError(f"repository must be an absolute path or a backend URL (rest:, s3:, sftp:, ...), got "
+                         f"{repository!r}: a relative path would be resolved against the module's working "
+                         "directory.")
+    return repository
+
+
 def tool_runner(module: Any, repository: str, password: SecretSource, env: Mapping[str, Any] | None,
                 cache_dir: str | None, binary: str | None) -> ToolRunner:
     """A runner for restic on ``repository``: repository, password and credentials in its environment only."""
+    check_repository(repository)
     return ToolRunner(module=module, binary=binary or "restic", env=restic_env(repository, password, env, cache_dir),
                       secrets=secrets_of(repository, password, env), name="restic")
 
@@ -152,6 +165,15 @@ def classify_failure(rc: int, stderr: str) -> str:
     return "other"
 
 
+# The sentences of the two causes users hit most, shared by every module that opens a restic repository (a module
+# that reports problems instead of failing, such as key_escrow_check, uses the same words).
+EXPLANATIONS = {
+    "wrong_password": "The repository did not open: wrong password (restic found no key that it opens)",
+    "no_repository": "There is no restic repository at this location (initialise it first, for example with "
+                     "restoreops.dr.restic_repo)",
+}
+
+
 class ExplainedError(ToolError):
     """A restic failure already given its sentence by :func:`explain`."""
 
@@ -161,11 +183,7 @@ def explain(exc: ToolError) -> ToolError:
     if isinstance(exc, ExplainedError):
         return exc
     kind = classify_failure(exc.rc or 0, exc.stderr)
-    head = {
-        "wrong_password": "The repository did not open: wrong password (restic found no key that it opens)",
-        "no_repository": "There is no restic repository at this location (initialise it first, for example with "
-                         "restoreops.dr.restic_repo)",
-    }.get(kind)
+    head = EXPLANATIONS.get(kind)
     if head is None:
         return exc
     return ExplainedError(f"{head}; nothing was changed. restic said: {exc.msg}", cmd=exc.cmd, rc=exc.rc,
@@ -218,6 +236,26 @@ def parse_restore_output(version: Sequence[int], stdout: str, stderr: str) -> Re
     return RestoreOutcome(summary, errors)
 
 
+# What restic says when a pack or blob does not decrypt or match its hash: the repository is damaged.
+DAMAGE_MARKERS = ("ciphertext verification failed", "decrypting blob", "hash does not match", "invalid data returned",
+                  "unexpected EOF", "checksum mismatch", "does not match")
+_RESTORE_ERROR_RE = re.compile(r"^ignoring error for (?P<item>.*?): (?P<message>.+)$")
+
+
+def restore_errors(stderr: str) -> list[tuple[str, str]]:
+    """The per-file errors of a failed restore, as (path, message): restic 0.17+'s JSON ``error`` lines, or the
+    ``ignoring error for PATH: MESSAGE`` lines older versions print; repeats are dropped, order kept."""
+    found: list[tuple[str, str]] = []
+    for entry in json_objects(stderr):
+        if entry.get("message_type") == "error":
+            found.append((str(entry.get("item", "")), str((entry.get("error") or {}).get("message", ""))))
+    for line in (stderr or "").splitlines():
+        match = _RESTORE_ERROR_RE.match(line.strip())
+        if match:
+            found.append((match.group("item"), match.group("message")))
+    return list(dict.fromkeys(found))
+
+
 # --- the wrapper ------------------------------------------------------------------------------------------------
 
 class Restic:
@@ -266,6 +304,18 @@ class Restic:
             raise self.failure(result, "restic snapshots failed")
         return parse_json(result.stdout, what="output of restic snapshots")
 
+    def ls(self, snapshot: str, paths: Sequence[str] = ()) -> list[dict[str, Any]]:
+        """The nodes of a snapshot (``restic ls --json --no-lock``), below ``paths`` when given; each node is restic's
+        JSON object (``path``, ``type`` file/dir/symlink/..., ``size``, ``mtime``). Reads only: no lock is taken."""
+        args = ["ls", "--json", "--no-lock", snapshot]
+        if paths:
+            args += ["--recursive", *paths]
+        result = self.runner.run(args, check=False)
+        if result.rc != 0:
+            raise self.failure(result, f"restic ls of snapshot {snapshot[:8]} failed")
+        return [entry for entry in json_objects(result.stdout)
+                if "node" in (entry.get("struct_type"), entry.get("message_type")) and "path" in entry]
+
     def lock_ids(self) -> list[str]:
         result = self.runner.run(["list", "locks", "--no-lock"], check=False)
         if result.rc != 0:
@@ -289,6 +339,15 @@ class Restic:
         data = self.runner.run_json(["stats", "--json", "--mode", "raw-data", "--no-lock", "--quiet"])
         return int(data.get("total_size", 0))
 
+    def existing_paths(self, snapshot: str, paths: Sequence[str]) -> set[str]:
+        """Which of the absolute ``paths`` exist in ``snapshot``: ``restic ls --json`` with the paths as filters,
+        not recursive, lists each existing one (with its direct children) and nothing for a missing one."""
+        result = self.runner.run(["ls", "--json", "--no-lock", snapshot, *paths], check=False)
+        if result.rc != 0:
+            raise self.failure(result, f"restic ls of snapshot {snapshot[:8]} failed")
+        listed = {str(entry["path"]) for entry in json_objects(result.stdout) if entry.get("path")}
+        return {path for path in paths if path in listed}
+
     def restore_size(self, snapshot: str) -> int:
         data = self.runner.run_json(["stats", "--json", "--no-lock", "--mode", "restore-size", snapshot])
         return int(data.get("total_size", 0))
@@ -302,5 +361,15 @@ class Restic:
         args = restore_args(version, snapshot, target, includes, overwrite, extra)
         result = self.runner.run(args, check=False)
         if result.rc != 0:
-            raise self.failure(result, f"restic restore of snapshot {snapshot[:8]} failed")
+            errors = restore_errors(result.stderr)
+            if not errors:
+                raise self.failure(result, f"restic restore of snapshot {snapshot[:8]} failed")
+            first = "; ".join(f"{item}: {message}" if item else message for item, message in errors[:3])
+            damaged = any(marker in message for _item, message in errors for marker in DAMAGE_MARKERS)
+            raise ToolError(
+                f"restic restore of snapshot {snapshot[:8]} failed with {len(errors)} error(s): {first}"
+                + ("; the repository is damaged: run restic check --read-data on it, and restore from another "
+                   "snapshot or copy" if damaged else ""),
+                cmd=result.cmd, rc=result.rc, stdout=result.stdout[-4000:], stderr=result.stderr[-4000:],
+                restore_errors=[{"item": item, "message": message} for item, message in errors[:20]])
         return parse_restore_output(version, result.stdout, result.stderr)

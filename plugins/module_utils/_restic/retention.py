@@ -134,13 +134,7 @@ class Policy:
         for tag in self.keep_tags:
             args += ["--keep-tag", tag]
         args += ["--group-by", ",".join(p.strip() for p in self.group_by.split(",") if p.strip())]
-        for host in self.host:
-            args += ["--host", host]
-        for tag in self.tags:
-            args += ["--tag", tag]
-        for path in self.paths:
-            args += ["--path", path]
-        return args
+        return args + policy_filters(self)
 
 
 def check_args(check_after: str | None) -> list[str] | None:
@@ -154,6 +148,65 @@ def check_args(check_after: str | None) -> list[str] | None:
         return ["check", "--read-data-subset", value]
     raise InputError(
         f"check_after must be none, structure or a read_data_subset value such as 5%, 1/10 or 500M; got {value!r}.")
+
+
+# --- restic issue 4568 -------------------------------------------------------------------------------------------
+
+# restic before 0.17.0 forgets every snapshot of a group in which no snapshot is kept: with keep_tags naming a tag
+# that no snapshot carries (a typo) and no other keep rule, that is every snapshot. restic 0.17.0 refuses such a
+# policy itself, so the guard applies to older versions only.
+KEEP_TAG_SAFE_VERSION = (0, 17, 0)
+
+
+def keep_tag_hazard(version: Sequence[int], policy: Policy, snapshots: Sequence[Mapping[str, Any]]) -> str | None:
+    """Why this policy must not run on this restic (restic issue 4568), or None (pure).
+
+    ``snapshots`` are the ones the policy's filters select (``restic snapshots --json`` with the same ``--host``,
+    ``--tag`` and ``--path``). A keep tag that no snapshot carries is refused; so is a policy whose only rule is
+    keep_tags when a group (by ``group_by``) has no snapshot with one of the tags, as restic would empty that group.
+    """
+    if tuple(version) >= KEEP_TAG_SAFE_VERSION or not policy.keep_tags:
+        return None
+    tag_sets = [set(snap.get("tags") or ()) for snap in snapshots]
+
+    def carries(tags: set[str], keep_tag: str) -> bool:
+        return set(part for part in keep_tag.split(",") if part) <= tags
+
+    absent = [tag for tag in policy.keep_tags if not any(carries(tags, tag) for tags in tag_sets)]
+    release = ".".join(str(part) for part in version)
+    remedy = ("Nothing was run. Correct the tag, add a keep_* count or keep_within, or upgrade restic to 0.17.0 or "
+              "newer, which refuses such a policy itself.")
+    if absent:
+        return (f"keep_tags names {', '.join(absent)}, which no snapshot has; restic {release} (before 0.17.0) "
+                f"would then forget every snapshot of a group that keeps nothing else (restic issue 4568). {remedy}")
+    counts = any((getattr(policy, key) or 0) > 0 for key in KEEP_COUNTS)
+    if counts or policy.keep_within:
+        return None
+    fields = [part.strip() for part in policy.group_by.split(",") if part.strip()]
+    groups: dict[tuple, bool] = {}
+    for snap, tags in zip(snapshots, tag_sets):
+        key = tuple((name, snap.get("hostname", "") if name == "host" else
+                     ",".join(sorted(snap.get(name) or ()))) for name in fields)
+        groups[key] = groups.get(key, False) or any(carries(tags, tag) for tag in policy.keep_tags)
+    emptied = [", ".join(f"{name} {value}" for name, value in key) or "all snapshots"
+               for key, kept in groups.items() if not kept]
+    if emptied:
+        return (f"keep_tags is the only rule and no snapshot of the group {emptied[0]} carries one of its tags; "
+                f"restic {release} (before 0.17.0) would forget every snapshot of that group (restic issue 4568). "
+                f"{remedy}")
+    return None
+
+
+def policy_filters(policy: Policy) -> list[str]:
+    """The snapshot filters of a policy, as ``restic snapshots`` takes them."""
+    args: list[str] = []
+    for host in policy.host:
+        args += ["--host", host]
+    for tag in policy.tags:
+        args += ["--tag", tag]
+    for path in policy.paths:
+        args += ["--path", path]
+    return args
 
 
 # --- parsing ---------------------------------------------------------------------------------------------------
@@ -318,6 +371,10 @@ class Retention:
         prune = bool(params.get("prune", True))
         version = self.restic.version()
         result: dict[str, Any] = {"restic_version": version_string(version)}
+        if policy.keep_tags and tuple(version) < KEEP_TAG_SAFE_VERSION:
+            hazard = keep_tag_hazard(version, policy, self.restic.snapshots(extra=policy_filters(policy)))
+            if hazard:
+                raise InputError(hazard, restic_version=version_string(version), restic_issue=4568)
 
         bytes_before = self.size() if prune else None
         plan, unlocked = self.forget(policy, prune)

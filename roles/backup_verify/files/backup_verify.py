@@ -47,6 +47,7 @@ if os.path.isdir(_LIB):
     sys.path.insert(0, _LIB)
 
 # pylint: disable=wrong-import-position
+from ansible_collections.restoreops.dr.plugins.module_utils import _manifest as manifest_lib  # noqa: E402
 from ansible_collections.restoreops.dr.plugins.module_utils._borg.cli import BorgCLI, succeeded  # noqa: E402
 from ansible_collections.restoreops.dr.plugins.module_utils._errors import RestoreOpsError  # noqa: E402
 from ansible_collections.restoreops.dr.plugins.module_utils._restic.cli import Restic, tool_runner  # noqa: E402
@@ -68,7 +69,9 @@ from ansible_collections.restoreops.dr.plugins.module_utils._verify import (  # 
 )
 
 DEFAULT_CONFIG = "/etc/restoreops/backup-verify.json"
-DEFAULT_MANIFEST = "var/lib/restoreops/context/manifest.json"  # where restoreops.dr.backup_context writes it
+# where restoreops.dr.backup_context writes the manifest, and where versions before format 2 wrote it
+DEFAULT_MANIFEST = "var/lib/restoreops/context/" + manifest_lib.NAME
+LEGACY_MANIFEST = "var/lib/restoreops/context/" + manifest_lib.LEGACY_NAME
 
 
 class ConfigError(Exception):
@@ -153,6 +156,8 @@ class Check:
         self.binary = repo.get("binary") or defaults.get(f"{self.type}_binary") or self.type
         self.max_age_hours = float(repo.get("max_age_hours") or defaults.get("max_age_hours") or 25)
         self.manifest_path = repo.get("manifest_path", DEFAULT_MANIFEST)
+        # by default, a backup recorded before format 2 is verified against the manifest.json it carries
+        self.manifest_fallback = LEGACY_MANIFEST if "manifest_path" not in repo else None
         self.tmp_parent = defaults.get("tmp_dir") or None
         self.problems: list = []
         self.stale: list = []
@@ -230,12 +235,14 @@ class Check:
         wanted = list(critical)
         if self.manifest_path:
             wanted.append(rel(self.manifest_path))
+        if self.manifest_fallback:
+            wanted.append(self.manifest_fallback)
         tmp = tempfile.mkdtemp(prefix=f"backup-verify-{self.name}.", dir=self.tmp_parent)
         self.report["tmp_dir"] = tmp
         try:
             os.chmod(tmp, 0o700)
             self.extract(ident, tmp, wanted)
-            manifest = self.read_manifest(tmp) if self.manifest_path else None
+            manifest = self.read_manifest(tmp, critical) if self.manifest_path else None
             for path in critical:
                 self.report["files"][path] = self.verify_file(tmp, path, manifest)
         finally:
@@ -256,26 +263,26 @@ class Check:
         except RestoreOpsError as exc:
             self.fail(f"restic restore failed (rc={getattr(exc, 'rc', None)}): {exc.msg}")
 
-    def read_manifest(self, tmp: str) -> dict | None:
-        path = os.path.join(tmp, rel(self.manifest_path))
+    def read_manifest(self, tmp: str, critical: list) -> dict | None:
+        """The recorded digests of the critical files (the manifest streams: memory holds those only)."""
+        name = rel(self.manifest_path)
+        if self.manifest_fallback and not os.path.exists(os.path.join(tmp, name)):
+            name = self.manifest_fallback
         try:
-            with open(path, encoding="utf-8") as handle:
-                data = json.load(handle)
+            manifest = manifest_lib.Manifest(os.path.join(tmp, name))
+            # keys are paths as backed up; a base (from the repository's manifest_base or a format 1 manifest's own
+            # "base") makes keys relative to a directory when the archive stores full paths (restic does)
+            base = self.repo.get("manifest_base") or manifest.header.get("base")
+            prefix = rel(base) + "/" if base else ""
+            digests = manifest.digests(critical, key=lambda key: prefix + rel(key))
         except FileNotFoundError:
-            self.fail(f"the checksum manifest {rel(self.manifest_path)} is missing from the backup")
+            self.fail(f"the checksum manifest {name} is missing from the backup")
             return None
-        except (OSError, ValueError) as exc:
-            self.fail(f"the checksum manifest {rel(self.manifest_path)} is unreadable: {exc}")
+        except manifest_lib.ManifestError as exc:
+            self.fail(f"the checksum manifest {name} is unusable: {exc}")
             return None
-        files = data.get("files", data) if isinstance(data, dict) else None
-        if not isinstance(files, dict):
-            self.fail(f"the checksum manifest {rel(self.manifest_path)} is not a mapping of path to sha256")
-            return None
-        # keys are paths as backed up; a base (from the repository's manifest_base or the manifest's own "base")
-        # makes keys relative to a directory when the archive stores full paths (restic does)
-        base = self.repo.get("manifest_base") or (data.get("base") if "files" in data else None)
-        prefix = rel(base) + "/" if base else ""
-        return {prefix + rel(k): str(v).lower().removeprefix("sha256:") for k, v in files.items()}
+        self.report["manifest"] = {"path": name, "format": manifest.version}
+        return digests
 
     def verify_file(self, tmp: str, path: str, manifest: dict | None) -> dict:
         full = os.path.join(tmp, path)

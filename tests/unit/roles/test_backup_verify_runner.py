@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
+import yaml
 from conftest import load_script
 
 SCRIPT = Path(__file__).resolve().parents[3] / "roles" / "backup_verify" / "files" / "backup_verify.py"
@@ -57,3 +59,30 @@ def test_borg_runs_through_the_tool_layer(tmp_path, monkeypatch):
     assert "BORG_PASSPHRASE_FD" in env and "BORG_PASSPHRASE" not in env
     assert env["BORG_EXIT_CODES"] == "modern" and env["BORG_RELOCATED_REPO_ACCESS_IS_OK"] == "no"
     assert json.dumps(env).count("s3cret") == 0
+
+
+def test_the_library_the_role_installs_holds_every_module_the_runner_imports():
+    # The role copies a list of module_utils next to the runner (roles/backup_verify/vars/main.yml); a module that
+    # one of them imports and the list lacks breaks the runner on the host only. Follow the imports from the runner.
+    root = SCRIPT.parents[3]
+    listed = set(yaml.safe_load((root / "roles/backup_verify/vars/main.yml").read_text())["__backup_verify_lib_files"])
+    pattern = re.compile(r"ansible_collections\.restoreops\.dr\.plugins\.module_utils(?:\.(\w+))?(?:\.(\w+))?"
+                         r"(?: import \(?([\w, \n]+)\)?)?")
+    todo, seen = [SCRIPT], set()
+    while todo:
+        path = todo.pop()
+        if path in seen:
+            continue
+        seen.add(path)
+        for match in pattern.finditer(path.read_text()):
+            parts = [p for p in match.groups()[:2] if p]
+            names = [n.strip() for n in (match.group(3) or "").replace("\n", " ").split(",") if n.strip()]
+            candidates = ["/".join(parts)] if parts else []
+            candidates += ["/".join([*parts, n]) for n in names]
+            for candidate in candidates:
+                for rel in (f"{candidate}.py", f"{candidate}/__init__.py"):
+                    file = root / "plugins/module_utils" / rel
+                    if file.is_file():
+                        assert rel in listed, f"{path.name} imports {rel}, which the role does not install"
+                        todo.append(file)
+    assert len(seen) > 3

@@ -146,3 +146,17 @@ def test_report_fails_on_a_required_failed_check_and_check_mode_says_check():
     assert rr.restore_report(state(checks=checks))["result"] == "FAIL"
     assert rr.restore_report(state(check_mode=True, in_service=None))["result"] == "CHECK"
     assert rr.restore_report(state(incident=None))["rpo"]["incident"] == "1970-01-01T00:16:40Z"
+
+
+def test_sanity_checks_http_dependencies_see_a_revoked_token():
+    registered = {"api": {"results": [
+        {"item": {"name": "payment API", "http": "http://127.0.0.1:18080/v1/ping", "token": "s3cr3t", "status": 200,
+                  "required": True}, "status": 403, "content": "revoked"},
+        {"item": {"name": "geo API", "http": "http://127.0.0.1:18080/geo", "status": 200, "body_contains": "pong"},
+         "status": 200, "content": "nothing"},
+        {"item": {"name": "mail API", "http": "http://127.0.0.1:18080/mail", "status": 204}, "status": 204}]}}
+    records = rr.sanity_checks(registered)
+    assert [r["ok"] for r in records] == [False, False, True]
+    assert records[0]["detail"] == "HTTP 403 from http://127.0.0.1:18080/v1/ping (expected 200)"
+    assert records[0]["required"] and "s3cr3t" not in repr(records)
+    assert records[1]["detail"].endswith("without the expected text in the answer")

@@ -192,3 +192,29 @@ def test_version_refuses_borg2_before_anything_else(fake_module, tool_paths):
     with pytest.raises(UnsupportedVersionError):
         cli.BorgCLI(module, SecretSource()).version()
     assert module.calls[0][0] == ["/usr/bin/borg", "--version"]
+
+
+@pytest.mark.parametrize(("version", "warned"), [((1, 2, 4), True), ((1, 2, 0), True), ((1, 2, 5), False),
+                                                 ((1, 2, 8), False), ((1, 4, 0), False)])
+def test_archive_spoofing_warning_names_the_cve_and_the_remedy(version, warned):
+    warnings = cli.security_warnings(version)
+    assert bool(warnings) is warned
+    if warned:
+        text = warnings[0]
+        assert "CVE-2023-36811" in text and "bookworm-backports" in text
+        assert "borg upgrade --show-rc --check-tam" in text and "--archives-tam" in text
+
+
+def test_a_damaged_segment_is_named_and_no_traceback_reaches_the_message():
+    stderr = "\n".join(json.dumps(entry) for entry in [
+        {"type": "log_message", "levelname": "ERROR", "msgid": "IntegrityError",
+         "message": "Data integrity error: Segment entry checksum mismatch [segment 4, offset 8]"},
+        {"type": "log_message", "levelname": "ERROR",
+         "message": "Traceback (most recent call last):\n  File \"/usr/lib/python3/dist-packages/borg/archiver.py\""},
+    ])
+    borg = cli.BorgCLI(None, SecretSource(), repo="/offsite/borg")
+    error = borg.fail(Result(["borg", "extract"], 2, "", stderr), "borg extract of host-1 failed")
+    assert "Traceback" not in error.msg
+    assert error.msg == ("borg extract of host-1 failed: the repository /offsite/borg is damaged (borg: Data "
+                         "integrity error: Segment entry checksum mismatch [segment 4, offset 8]); run borg check "
+                         "on it, and restore from another archive or another copy of the repository")

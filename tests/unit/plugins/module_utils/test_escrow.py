@@ -305,7 +305,8 @@ def test_decide_restic(tmp_path):
     assert not bad[0].ok and "opens no key" in bad[0].problems[0]
     assert not bad[1].ok and "key rotation" in bad[1].problems[0]
     gone = escrow.parse_item({"name": "r", "kind": "restic", "key_file": "/k", "repo": str(tmp_path / "nope")})
-    assert "not a restic repository" in escrow.decide_restic(gone, Result([], 1, "", ""))[0].problems[0]
+    assert "There is no restic repository at this location" in \
+        escrow.decide_restic(gone, Result([], 1, "", ""))[0].problems[0]
 
 
 def test_restic_probe_passes_the_password_file_by_environment():

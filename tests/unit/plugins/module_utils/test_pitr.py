@@ -239,6 +239,14 @@ def test_wait_stopped_after_the_grace_period(tmp_path, monkeypatch):
     assert 10 < clock.now < 13
 
 
+def test_wait_stopped_at_once_when_a_running_server_dies(tmp_path, monkeypatch):
+    states = iter([True, True, False])
+    monkeypatch.setattr(_pitr, "postmaster_alive", lambda d: next(states))
+    rec, clock = recovery_with(tmp_path)
+    assert rec.wait() == "stopped"
+    assert clock.now == 2  # two polls while it recovered, then gone: no ten-second grace
+
+
 def test_wait_times_out_while_still_recovering(tmp_path, monkeypatch):
     monkeypatch.setattr(_pitr, "postmaster_alive", lambda d: True)
     rec, clock = recovery_with(tmp_path)

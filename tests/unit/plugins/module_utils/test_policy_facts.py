@@ -170,6 +170,31 @@ def test_validate_refuses_bad_input():
         pf.validate(FakeModule(workers=0).params)
 
 
+@pytest.mark.parametrize(("params", "named"), [
+    ({"borg_repositories": [borg_entry(repo="offsite/borg")]},
+     r"borg_repositories\[\]\.repo \(entry b: 'offsite/borg'\)"),
+    ({"borg_repositories": [borg_entry(passphrase_file="borg.pass")]}, r"borg_repositories\[\]\.passphrase_file"),
+    ({"restic_repositories": [restic_entry(repository="offsite/restic")]}, r"restic_repositories\[\]\.repository"),
+    ({"restic_repositories": [restic_entry(repository="local:restic")]}, r"restic_repositories\[\]\.repository"),
+    ({"restic_repositories": [restic_entry(password_file="pw")]}, r"restic_repositories\[\]\.password_file"),
+    ({"key_escrow_items": [{"name": "k", "kind": "restic", "repo": "r", "key_file": "/k"}]},
+     r"key_escrow_items\[\]\.repo"),
+    ({"key_escrow_items": [{"name": "k", "kind": "file", "key_file": "k"}]}, r"key_escrow_items\[\]\.key_file"),
+    ({"postgres": {"login_unix_socket": "run/postgresql"}}, "postgres.login_unix_socket"),
+])
+def test_a_relative_path_fails_the_task_as_documented(params, named):
+    with pytest.raises(InputError, match=named + ".*must be an absolute path"):
+        pf.validate(FakeModule(**params).params)
+
+
+def test_urls_and_absolute_paths_are_not_relative():
+    params = FakeModule(borg_repositories=[borg_entry(repo="ssh://b@h/./r")],
+                        restic_repositories=[restic_entry(repository="rest:http://127.0.0.1:8000/r"),
+                                             restic_entry(name="s3", repository="s3:http://127.0.0.1:9000/b"),
+                                             restic_entry(name="l", repository="local:/srv/r")]).params
+    assert pf.relative_paths(params) == []
+
+
 def fake_probes(monkeypatch, fail=()):
     """Replace the tool probes with canned check-mode results; names in ``fail`` raise instead."""
     calls = []

@@ -93,6 +93,8 @@ def test_connection_kwargs_defaults_leave_host_to_libpq():
 def test_connection_kwargs_rejects_zero_timeout():
     with pytest.raises(InputError, match="connect_timeout"):
         pg.connection_kwargs({"connect_timeout": -1})
+    with pytest.raises(InputError, match="connect_timeout must be at least 1 second"):
+        pg.connection_kwargs({"connect_timeout": 0})  # zero was taken as "unset" and became 10
 
 
 @pytest.mark.parametrize(("message", "sqlstate", "reason"), [
@@ -105,6 +107,7 @@ def test_connection_kwargs_rejects_zero_timeout():
     ("connection to server at \"127.0.0.1\", port 1 failed: Connection refused", None, "refused"),
     ('connection to server on socket "/x/.s.PGSQL.5432" failed: No such file or directory', None, "refused"),
     ("timeout expired", None, "timeout"),
+    ('failed: FATAL:  role "nobody_here" does not exist', None, "role"),
     ("SSL error", None, "other"),
 ])
 def test_classify_connect_error(message, sqlstate, reason):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import FakeModule
 
 from ansible_collections.restoreops.dr.plugins.module_utils._errors import InputError, ToolError
 from ansible_collections.restoreops.dr.plugins.module_utils._restic import cli
@@ -155,3 +156,39 @@ def test_cat_config_missing_and_wrong_password(fake_module, tool_paths):
     with pytest.raises(ToolError, match="did not open: wrong password"):
         restic.cat_config()
     assert restic.cat_config() == {"version": 2, "id": "abc"}
+
+
+@pytest.mark.parametrize("repository", ["offsite/restic", "local:offsite/restic", "./restic", ""])
+def test_a_relative_local_repository_is_refused(repository):
+    with pytest.raises(InputError, match="repository must be an absolute path or a backend URL"):
+        cli.check_repository(repository)
+
+
+@pytest.mark.parametrize("repository", ["/srv/restic", "local:/srv/restic", "rest:http://127.0.0.1:8000/r",
+                                        "s3:http://127.0.0.1:9000/bucket", "sftp:backup@host:/srv/r"])
+def test_absolute_and_remote_repositories_pass(repository):
+    assert cli.check_repository(repository) == repository
+
+
+def test_restore_errors_of_both_generations_name_the_damage():
+    old = ("ignoring error for /srv/app/conf: decrypting blob 5df1 failed: ciphertext verification failed\n"
+           "ignoring error for /srv/app/data/f: ciphertext verification failed\n"
+           "ignoring error for /srv/app/conf: decrypting blob 5df1 failed: ciphertext verification failed\n"
+           "Fatal: There were 3 errors\n")
+    assert cli.restore_errors(old) == [
+        ("/srv/app/conf", "decrypting blob 5df1 failed: ciphertext verification failed"),
+        ("/srv/app/data/f", "ciphertext verification failed")]
+    new = json.dumps({"message_type": "error", "error": {"message": "hash does not match"}, "during": "restore",
+                      "item": "/srv/app/data/f"})
+    assert cli.restore_errors(new + "\n") == [("/srv/app/data/f", "hash does not match")]
+
+
+def test_a_failed_restore_names_the_first_errors_and_the_damage():
+    stderr = ("ignoring error for /srv/app/conf: decrypting blob 5df1 failed: ciphertext verification failed\n"
+              "Fatal: There were 1 errors\n")
+    module = FakeModule({}, [(0, "restic 0.14.0 compiled with go1.19", ""), (1, "", stderr)])
+    restic = cli.Restic(cli.tool_runner(module, "/r", SecretSource(value="pw-unit-9"), None, None, "/bin/true"))
+    with pytest.raises(ToolError, match=r"failed with 1 error\(s\): /srv/app/conf: decrypting blob .*ciphertext "
+                                        r"verification failed; the repository is damaged") as caught:
+        restic.restore("a" * 64, "/staging")
+    assert caught.value.details["restore_errors"][0]["item"] == "/srv/app/conf"

@@ -323,3 +323,40 @@ def test_remote_repository_sizes_from_stats(monkeypatch):
     })
     result = run(module, monkeypatch)
     assert result["prune"] == {"ran": True, "bytes_before": 900, "bytes_after": 300}
+
+
+# --- restic issue 4568 ------------------------------------------------------------------------------------------
+
+def snap(host="db1", paths=("/srv",), tags=()):
+    return {"hostname": host, "paths": list(paths), "tags": list(tags)}
+
+
+@pytest.mark.parametrize(("params", "snaps", "expect"), [
+    ({"keep_tags": ["keep"]}, [snap(tags=["kep"])], "keep_tags names keep, which no snapshot has"),
+    ({"keep_tags": ["keep"], "keep_daily": 7}, [snap()], "keep_tags names keep, which no snapshot has"),
+    ({"keep_tags": ["a,b"]}, [snap(tags=["a"]), snap(tags=["b"])], "keep_tags names a,b"),
+    ({"keep_tags": ["keep"]}, [snap(tags=["keep"]), snap(host="db2")], "no snapshot of the group host db2, paths"),
+    ({"keep_tags": ["keep"]}, [snap(tags=["keep"]), snap(tags=["keep"], paths=["/etc"])], None),
+    ({"keep_tags": ["keep"], "keep_last": 1}, [snap(tags=["keep"]), snap(host="db2")], None),
+    ({"keep_tags": ["keep"], "group_by": ""}, [snap(tags=["keep"]), snap(host="db2")], None),
+    ({"keep_daily": 7}, [snap()], None),
+])
+def test_keep_tag_hazard_on_restic_before_0_17(params, snaps, expect):
+    policy = Policy.from_params(params)
+    hazard = retention.keep_tag_hazard((0, 14, 0), policy, snaps)
+    if expect is None:
+        assert hazard is None
+    else:
+        assert expect in hazard and "restic issue 4568" in hazard and "Nothing was run" in hazard
+    assert retention.keep_tag_hazard((0, 17, 0), policy, snaps) is None
+
+
+def test_keep_tag_hazard_refuses_before_forget_in_check_mode_too(monkeypatch):
+    for check_mode in (True, False):
+        module = restic_module({"keep_tags": ["keep"], "tags": ["nightly"]},
+                               {"version": VERSION, "snapshots": [(0, json.dumps([snap(tags=["nightly"])]), "")]},
+                               check_mode=check_mode)
+        with pytest.raises(InputError, match=r"keep_tags names keep, which no snapshot has.*4568"):
+            retention.main(module)
+        assert module.commands()[-1] == ["snapshots", "--json", "--no-lock", "--tag", "nightly"]
+        assert not any(cmd[0] == "forget" for cmd in module.commands())

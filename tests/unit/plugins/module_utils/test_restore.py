@@ -7,11 +7,12 @@ import os
 import shutil
 import subprocess
 import threading
+import zlib
 
 import pytest
 from conftest import FakeModule
 
-from ansible_collections.restoreops.dr.plugins.module_utils import _restore
+from ansible_collections.restoreops.dr.plugins.module_utils import _manifest, _restore
 from ansible_collections.restoreops.dr.plugins.module_utils._errors import InputError, RestoreOpsError
 from ansible_collections.restoreops.dr.plugins.module_utils._restore import Item, Snapshot
 
@@ -111,8 +112,36 @@ def test_verify_against_manifest(tmp_path):
     files = {"/srv/good": hashlib.sha256(b"good").hexdigest(), "/srv/bad": hashlib.sha256(b"bad").hexdigest(),
              "/srv/gone": "0" * 64, "/etc/outside": "0" * 64}
     result = _restore.verify_against_manifest(str(tmp_path), files, ["/srv"])
-    assert result == {"checked": 3, "missing": ["/srv/gone"], "mismatched": ["/srv/bad"], "ok": False}
+    assert result == {"checked": 3, "missing": ["/srv/gone"], "mismatched": ["/srv/bad"], "ok": False,
+                      "missing_count": 1, "mismatched_count": 1, "tree_files": 2, "tree_bytes": 12}
     assert _restore.verify_against_manifest(str(tmp_path), {"/srv/good": files["/srv/good"]})["ok"] is True
+
+
+def test_verify_reads_both_manifest_formats(tmp_path):
+    """A restore from an old backup (manifest.json) still verifies; so does one recorded today (streamed)."""
+    data = tmp_path / "srv"
+    data.mkdir()
+    (data / "f").write_bytes(b"payload")
+    legacy = tmp_path / "manifest.json"
+    legacy.write_text(json.dumps({"files": {str(data / "f"): hashlib.sha256(b"payload").hexdigest()}}))
+    current = tmp_path / "manifest.jsonl.gz"
+    _manifest.record([str(data)], str(current))
+    for path, version in ((legacy, 1), (current, 2)):
+        opened = _restore.load_manifest(str(path))
+        assert opened.version == version
+        result = _restore.verify_against_manifest("/", opened, [str(data)])
+        assert (result["ok"], result["checked"]) == (True, 1)
+    (data / "f").write_bytes(b"PAYLOAD")
+    assert _restore.verify_against_manifest("/", _restore.load_manifest(str(current)), [str(data)])["mismatched"] == [
+        str(data / "f")]
+    whole = current.read_bytes()
+    comp = zlib.compressobj(_manifest.LEVEL, zlib.DEFLATED, 31)
+    trailer = comp.compress(b'{"end":true,"files":1,"bytes":7}\n') + comp.flush()
+    assert whole.endswith(trailer)
+    for cut, problem in ((whole[:-len(trailer)], "is incomplete"), (whole[:-20], "cannot be read")):
+        current.write_bytes(cut)  # a manifest cut at a gzip member boundary still decompresses: the trailer tells
+        with pytest.raises(RestoreOpsError, match=problem):
+            _restore.verify_against_manifest("/", _restore.load_manifest(str(current)), [str(data)])
 
 
 def test_load_manifest_errors(tmp_path):
@@ -257,3 +286,98 @@ def test_put_in_place_needs_includes():
     with pytest.raises(InputError, match="put_in_place needs includes"):
         _restore._check_params({"tool": "restic", "repository": "/r", "staging_dir": "/s", "put_in_place": True,
                                 "includes": []})
+
+
+@pytest.mark.parametrize("value", ["garbage", "2026-13-45", "2026-03-14T25:00", "14/03/2026 09:00",
+                                   "2026-03-14T09:00+25:00", "1773478800"])
+def test_before_that_cannot_be_read_names_the_option_and_the_formats(value):
+    with pytest.raises(InputError, match=r"^before must be an ISO 8601 time, YYYY-MM-DDTHH:MM.*got") as caught:
+        _restore.parse_before(value)
+    assert "Traceback" not in caught.value.msg
+
+
+def test_before_without_offset_is_utc():
+    assert _restore.parse_before("2026-03-14 09:00").isoformat() == "2026-03-14T09:00:00+00:00"
+    assert _restore.parse_before(None) is None
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [({"includes": ["srv/app"]}, "includes must be absolute paths.*'srv/app'"),
+     ({"includes": ["/srv/app", "*.conf"]}, "includes must be absolute paths.*'\\*.conf'"),
+     ({"staging_dir": "/"}, "staging_dir must not be /"),
+     ({"staging_dir": "/srv/../"}, "staging_dir must not be /"),
+     ({"staging_dir": "/offsite/restic/data/x"}, "staging_dir .* is inside the repository /offsite/restic"),
+     ({"repository": "local:/offsite/restic", "staging_dir": "/offsite/restic"}, "inside the repository"),
+     ({"tool": "borg", "repository": "/offsite/borg", "staging_dir": "/offsite/borg/stage"}, "inside the repository"),
+     ({"parallel": -1}, "parallel must be 0 or more"),
+     ({"before": "yesterday"}, "before must be an ISO 8601 time")],
+)
+def test_check_params_refuses_before_anything_runs(params, message):
+    base = {"tool": "restic", "repository": "/offsite/restic", "staging_dir": "/var/lib/restoreops/staging"}
+    with pytest.raises(InputError, match=message):
+        _restore._check_params({**base, **params})
+
+
+def test_check_params_accepts_a_remote_repository_and_normalises_includes():
+    params = {"tool": "restic", "repository": "rest:http://127.0.0.1:8000/r", "staging_dir": "/srv/staging",
+              "includes": ["/srv/app/", "/etc//ssh"]}
+    assert _restore._check_params(params) is None
+    assert params["includes"] == ["/srv/app", "/etc/ssh"]
+
+
+class _ListingBackend(_restore.Backend):
+    def __init__(self, missing):
+        self.missing = missing
+
+    def missing_includes(self, snapshot, includes):
+        return [p for p in includes if p in self.missing]
+
+
+def test_missing_includes_are_refused_with_what_the_snapshot_holds():
+    snap = Snapshot(id="d" * 64, name="dddddddd", time="2026-03-14T02:00:00Z", paths=("/srv",))
+    with pytest.raises(InputError, match=r"not in restic dddddddd .*: /srv/ap; nothing was restored\. "
+                                         r"It holds /srv\.") as caught:
+        _restore.refuse_missing_includes(_ListingBackend({"/srv/ap"}), snap, ["/srv/app", "/srv/ap"], "restic")
+    assert caught.value.details["missing_includes"] == ["/srv/ap"]
+    _restore.refuse_missing_includes(_ListingBackend(set()), snap, ["/srv/app"], "restic")
+
+
+def test_restic_existing_paths_reads_ls_json():
+    listing = "\n".join(json.dumps(x) for x in [
+        {"time": "2026-03-14T02:00:00Z", "paths": ["/srv"], "id": "d" * 64},
+        {"name": "app", "type": "dir", "path": "/srv/app"},
+        {"name": "conf", "type": "dir", "path": "/srv/app/conf"},
+    ])
+    module = FakeModule({}, [(0, listing, "")])
+    restic = _restore.Restic(_restore.tool_runner(module, "/r", _restore.SecretSource(value="pw-unit-9"), None, None,
+                                                  "/bin/true"))
+    backend = _restore.ResticBackend(restic)
+    snap = Snapshot(id="d" * 64, time="2026-03-14T02:00:00Z")
+    assert backend.missing_includes(snap, ["/srv/app", "/srv/nope"]) == ["/srv/nope"]
+    cmd = module.calls[0][0]
+    assert cmd[1:] == ["ls", "--json", "--no-lock", "d" * 64, "/srv/app", "/srv/nope"]
+
+
+def test_borg_missing_includes_reads_one_listing():
+    items = "\n".join(json.dumps({"path": p, "type": t}) for p, t in
+                      [("srv/app", "d"), ("srv/app/conf", "d"), ("srv/app/conf/a.conf", "-")])
+    module = FakeModule({}, [(1, items, '{"type": "log_message", "levelname": "WARNING", '
+                                        '"message": "Include pattern \'srv/nope\' never matched."}')])
+    backend = _restore.BorgBackend(_restore.borg_cli(module, {"repository": "/r", "binary": "/bin/true"},
+                                                     _restore.SecretSource()), "/r")
+    snap = Snapshot(id="e" * 64, name="host-1", time="2026-03-14T02:00:00Z")
+    assert backend.missing_includes(snap, ["/srv/app/conf", "/srv/nope", "/srv"]) == ["/srv/nope"]
+    assert len(module.calls) == 1
+
+
+def test_a_restore_point_older_than_the_rpo_is_refused():
+    snap = Snapshot(id="f" * 64, name="ffffffff", time="2026-03-14T02:00:00Z")
+    now = dt.datetime(2026, 3, 15, 4, 0, tzinfo=dt.UTC)
+    with pytest.raises(InputError, match=r"is 26\.0 h old, older than max_age_hours=25 .*allow_stale") as caught:
+        _restore.refuse_stale(snap, 25, now)
+    assert caught.value.details["age_hours"] == 26.0
+    _restore.refuse_stale(snap, 27, now)
+    _restore.refuse_stale(snap, None, now)
+    with pytest.raises(InputError, match="max_age_hours must be greater than 0"):
+        _restore._check_params({"tool": "restic", "repository": "/r", "staging_dir": "/s", "max_age_hours": 0})

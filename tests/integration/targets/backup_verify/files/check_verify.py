@@ -8,14 +8,17 @@ Usage: check_verify.py SCRIPT WORKDIR
 Builds small repositories with a checksum manifest inside each backup, starts a webhook receiver on 127.0.0.1,
 and runs the installed script for each outcome: PASS (borg, restic), FAIL on flipped bytes in a borg segment
 (alert received), STALE for old backups (borg --timestamp, restic --time), FAIL naming a missing critical file,
-FAIL on a checksum mismatch, and a refused world-readable configuration. After every run the private temporary
-directory is gone. The receiver is stopped by its PID in every case.
+FAIL on a checksum mismatch, PASS against a format 2 manifest (manifest.jsonl.gz, written with the manifest library
+the role installed beside the script), PASS by default against the manifest.json of a backup recorded before format
+2, and a refused world-readable configuration. After every run the private temporary directory is gone. The
+receiver is stopped by its PID in every case.
 """
 
 from __future__ import annotations
 
 import glob
 import hashlib
+import importlib.util
 import json
 import os
 import socket
@@ -149,6 +152,16 @@ def restic_entry(name: str, repo: str, src: str, critical: list | None = None) -
             "manifest_path": os.path.join(src, MANIFEST), "manifest_base": src, "read_data_subset": "1/2"}
 
 
+def load_manifest_library():
+    """The manifest library the role installed beside the script (the collection's module_utils/_manifest.py)."""
+    path = os.path.join(os.path.dirname(SCRIPT), "restoreops-lib", "ansible_collections", "restoreops", "dr",
+                        "plugins", "module_utils", "_manifest.py")
+    spec = importlib.util.spec_from_file_location("installed_manifest", path)
+    module = sys.modules["installed_manifest"] = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def metrics(label: str) -> str:
     with open(os.path.join(WORK, "metrics", f"{label}.prom"), encoding="utf-8") as handle:
         return handle.read()
@@ -179,7 +192,7 @@ def main() -> int:
                                  str(PORT), HOOK_LOG, HOOK_PATH], stdout=subprocess.PIPE, text=True)
     try:
         assert receiver.stdout.readline().strip() == "ready"
-        run_cases(src, src_bad)
+        run_cases(src, src_bad, files)
     finally:
         receiver.terminate()
         receiver.wait(timeout=10)
@@ -192,7 +205,7 @@ def main() -> int:
     return 0
 
 
-def run_cases(src: str, src_bad: str) -> None:
+def run_cases(src: str, src_bad: str, files: dict) -> None:
     borg_ok = borg_repo("borg-ok", src)
     restic_ok = restic_repo("restic-ok", src)
 
@@ -263,6 +276,38 @@ def run_cases(src: str, src_bad: str) -> None:
     check("corrupt: metrics say FAIL, no last success",
           'restoreops_backup_verify_result{repository="db1-borg",result="FAIL"} 1' in metrics("corrupt")
           and "last_success_timestamp_seconds{" not in metrics("corrupt"))
+
+    # format 2 (manifest.jsonl.gz, as backup_context records it now): absolute keys, restic stores full paths
+    lib = load_manifest_library()
+    src2 = os.path.join(WORK, "src-v2")
+    make_source(src2, files)
+    context = os.path.join(src2, "var/lib/restoreops/context")
+    os.makedirs(context)
+    lib.record([src2], os.path.join(context, lib.NAME), exclude=[context])
+    restic_v2 = restic_repo("restic-v2", src2)
+    entry = restic_entry("v2-restic", restic_v2, src2, list(files))
+    entry["manifest_path"] = os.path.join(context, lib.NAME)
+    entry.pop("manifest_base")
+    proc, report, _hooks = run_verify("format2", [entry])
+    rep = report["repositories"][0] if report["repositories"] else {}
+    check("format2: PASS, both files match the streamed manifest", proc.returncode == 0 and all(
+        f["match"] for f in rep.get("files", {}).values()) and len(rep.get("files", {})) == 2, report)
+    check("format2: the report names the manifest and its format",
+          rep.get("manifest", {}).get("format") == 2, rep.get("manifest"))
+
+    # no manifest_path configured: the default is the format 2 manifest, and a backup recorded before it carries
+    # only manifest.json there, which is read instead
+    src_v1 = os.path.join(WORK, "src-v1")
+    legacy = make_source(src_v1, files)
+    os.makedirs(os.path.join(src_v1, "var/lib/restoreops/context"))
+    with open(os.path.join(src_v1, "var/lib/restoreops/context/manifest.json"), "w", encoding="utf-8") as handle:
+        json.dump({"files": legacy}, handle)
+    entry = borg_entry("v1-borg", borg_repo("borg-v1", src_v1))
+    entry.pop("manifest_path")
+    proc, report, _hooks = run_verify("default-v1", [entry])
+    rep = report["repositories"][0] if report["repositories"] else {}
+    check("default-v1: PASS against the manifest.json of an older backup", proc.returncode == 0
+          and rep.get("manifest", {}).get("path") == "var/lib/restoreops/context/manifest.json", report)
 
     # a configuration readable by others is refused (it holds the webhook URL)
     proc, _report, hooks = run_verify("loose", [borg_entry("db1-borg", borg_ok)], mode=0o644)
