@@ -139,9 +139,9 @@ def check_create_docs_example() -> dict:
     with open(os.path.join(context, "_build", "requirements.yml"), encoding="utf-8") as handle:
         galaxy = yaml.safe_load(handle)
     names = [c["name"] for c in galaxy.get("collections", [])]
+    called = {"community.general", "community.postgresql", "ansible.posix", "community.crypto"}
     check("create: the build context installs restoreops.dr and the collections its roles call",
-          names[:1] == ["restoreops.dr"] and {"community.general", "community.postgresql", "ansible.posix",
-                                               "community.crypto"} <= set(names), names)
+          names[:1] == ["restoreops.dr"] and called <= set(names), names)
     steps = ("FROM $EE_BASE_IMAGE AS base", "ansible-galaxy collection install", "introspect.py introspect",
              "/output/scripts/assemble", "/output/scripts/install-from-bindep", "/output/scripts/check_ansible",
              "LABEL ansible-execution-environment=true")
@@ -171,7 +171,7 @@ def pip_ca_bundle() -> str | None:
         return os.environ["PIP_CERT"]
     out = sh(sys.executable, "-m", "pip", "config", "list", check=False).stdout
     for line in out.splitlines():
-        key, _, value = line.partition("=")
+        key, _sep, value = line.partition("=")
         if key.endswith(".cert"):
             return value.strip().strip("'\"")
     return None
@@ -238,8 +238,8 @@ def build_images(docs_definition: dict, tarball: str) -> bool:
           and "/usr/bin/ssh-agent" in out, out + probe.stderr)
     # the managed host, built once per recipe
     with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "target.Dockerfile"), "rb") as handle:
-        recipe = hashlib.sha256(handle.read() + base.encode() + sh("docker", "image", "inspect", "-f", "{{.Id}}",
-                                                                    base).stdout.encode()).hexdigest()[:12]
+        base_id = sh("docker", "image", "inspect", "-f", "{{.Id}}", base).stdout
+        recipe = hashlib.sha256(handle.read() + base.encode() + base_id.encode()).hexdigest()[:12]
     tag = f"{TARGET_IMAGE}:{recipe}"
     if sh("docker", "image", "inspect", tag, check=False).returncode != 0:
         sh("docker", "build", "--network", "host", "--build-arg", f"BASE={base}", "-t", tag, "-f",
@@ -282,7 +282,7 @@ printf '[Timer]\nOnCalendar=daily\n' > /etc/systemd/system/timers.target.wants/r
 """
     sh("docker", "exec", TARGET_NAME, "bash", "-c", setup)
     secrets = [sh("docker", "exec", TARGET_NAME, "cat", f"/etc/restoreops/{n}.pass").stdout for n in ("borg", "restic")]
-    for _ in range(50):
+    for _attempt in range(50):
         if f"{TARGET_ADDR}:{TARGET_PORT}" in sh("ss", "-ltnH", check=False).stdout:
             break
         sh("sleep", "0.2")
