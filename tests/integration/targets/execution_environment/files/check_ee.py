@@ -273,8 +273,8 @@ head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > /etc/restoreops/borg.pass
 head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > /etc/restoreops/restic.pass
 chmod 0600 /etc/restoreops/borg.pass /etc/restoreops/restic.pass
 export BORG_PASSCOMMAND="cat /etc/restoreops/borg.pass" RESTIC_PASSWORD_FILE=/etc/restoreops/restic.pass
-borg init -q --encryption=repokey --append-only /srv/borg
-borg create -q /srv/borg::n1 /srv/app
+borg init --encryption=repokey --append-only /srv/borg
+borg create /srv/borg::n1 /srv/app
 borg key export /srv/borg /srv/escrow/borg.key && chmod 0600 /srv/escrow/borg.key
 restic init -q --repo /srv/restic
 restic backup -q --repo /srv/restic /srv/app
@@ -358,7 +358,7 @@ def run_in_ee(target: dict) -> None:
     proc, events = runner("ee-no-dir", {})
     refused = [e for e in events if e.get("event") == "runner_on_failed"
                and e["event_data"].get("task", "").startswith("Refuse a report directory")]
-    probes = [e for e in events if e["event_data"].get("task", "").startswith("Read the backups")
+    probes = [e for e in events if e.get("event_data", {}).get("task", "").startswith("Read the backups")
               and e.get("event") in ("runner_on_ok", "runner_on_failed")]
     check("in the EE without audit_output_dir: refused before any probe, naming the variable",
           proc.returncode != 0 and len(refused) == 1 and not probes
