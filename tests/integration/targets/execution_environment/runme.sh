@@ -8,4 +8,10 @@ set -eu -o pipefail
 WORKDIR="$(mktemp -d /tmp/restoreops-ee.XXXXXX)"
 trap 'rm -rf "${WORKDIR}"' EXIT
 
-python3 files/check_ee.py "${WORKDIR}" "$(cd ../../../.. && pwd)"
+# The collection root: the first directory above this one that holds galaxy.yml (ansible-test runs the target from
+# a copy below tests/output/.tmp/integration/ of the collection tree).
+root="$(pwd)"
+while [ "${root}" != / ] && [ ! -f "${root}/galaxy.yml" ]; do root="$(dirname "${root}")"; done
+[ -f "${root}/galaxy.yml" ] || { echo "no galaxy.yml above $(pwd)" >&2; exit 1; }
+
+python3 files/check_ee.py "${WORKDIR}" "${root}"
