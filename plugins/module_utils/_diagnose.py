@@ -163,14 +163,21 @@ def borg_archive_line(name: str, repo: str, unit: str, archives: dict[str, Any],
     totals = archives.get("totals") or {}
     if totals.get("deduplicated_size") is not None:
         sizes += f" (repository {human_bytes(totals['deduplicated_size'])})"
+    return freshness_line("borg_archive", name, age, max_age, f"archive {last.get('name')}", last.get("start"),
+                          sizes, unit, f"borg list --last 3 {q(repo)}",
+                          f"borg info {q(repo + '::' + str(last.get('name')))}")
+
+
+def freshness_line(check: str, name: str, age: float | None, max_age: float, what: str, stamp: Any, sizes: str,
+                   unit: str, list_command: str, ok_command: str) -> dict[str, Any]:
+    """The newest archive or snapshot against the freshness threshold: too old (or of unknown time) fails."""
     if age is None:
-        return line("borg_archive", name, "fail", f"the time of archive {last.get('name')} is unreadable",
-                    f"borg list --last 3 {q(repo)}")
-    what = f"newest archive {last.get('name')} from {last.get('start')}, {human_age(age)} old"
+        return line(check, name, "fail", f"the time of {what} is unreadable", list_command)
+    newest = f"newest {what} from {stamp}, {human_age(age)} old"
     if age > max_age:
-        return line("borg_archive", name, "fail", f"{what}: older than {max_age:g} h{sizes}",
+        return line(check, name, "fail", f"{newest}: older than {max_age:g} h{sizes}",
                     f"journalctl -u {q(unit)} -n 50 --no-pager")
-    return line("borg_archive", name, "ok", f"{what}{sizes}", f"borg info {q(repo + '::' + str(last.get('name')))}")
+    return line(check, name, "ok", f"{newest}{sizes}", ok_command)
 
 
 def holder_host(host_id: Any) -> str:
@@ -247,15 +254,13 @@ def restic_snapshot_line(name: str, repository: str, unit: str, snapshots: dict[
     size = (last.get("stats") or {}).get("total_size")
     sizes = f"; {human_bytes(size)} to restore ({(last.get('stats') or {}).get('total_file_count')} files)" \
         if size is not None else ""
-    if age is None:
-        return line("restic_snapshot", name, "fail", f"the time of snapshot {last.get('short_id')} is unreadable",
-                    f"restic -r {q(repository)} snapshots --latest 3")
-    what = f"newest snapshot {last.get('short_id')} from {last.get('time')}, {human_age(age)} old"
-    if age > max_age:
-        return line("restic_snapshot", name, "fail", f"{what}: older than {max_age:g} h{sizes}",
-                    f"journalctl -u {q(unit)} -n 50 --no-pager")
-    return line("restic_snapshot", name, "ok", f"{what}{sizes}; {snapshots.get('count')} snapshot(s) in all",
-                f"restic -r {q(repository)} stats {q(last.get('short_id'))}")
+    count = f"; {snapshots.get('count')} snapshot(s) in all"
+    result = freshness_line("restic_snapshot", name, age, max_age, f"snapshot {last.get('short_id')}",
+                            last.get("time"), sizes, unit, f"restic -r {q(repository)} snapshots --latest 3",
+                            f"restic -r {q(repository)} stats {q(last.get('short_id'))}")
+    if result["status"] == "ok":
+        result["reason"] += count
+    return result
 
 
 def restic_lock_line(name: str, restic: str, locks: list[dict[str, Any]], now: float,
