@@ -126,7 +126,7 @@ options:
   archive_stats:
     description:
       - Also read the newest archive's sizes (original, compressed, deduplicated, file count) and the repository's
-        totals with one C(borg info --json --last 1), into RV(archives.last.stats) and RV(archives.totals).
+        totals with one C(borg info --json --last 1), into C(stats) of RV(archives.last) and RV(archives.totals).
       - borg reads them through its client cache below O(base_dir); give the O(base_dir) the backups use, or borg
         builds a new cache first (it reads every archive's index once).
     type: bool

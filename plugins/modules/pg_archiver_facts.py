@@ -270,7 +270,7 @@ ansible_facts:
             - "WAL archiving is failing: segment 000000010000000000000003 failed to archive at ..."
         problems_by_area:
           description:
-            - The same sentences as RV(ansible_facts.pg_archiver.problems), grouped by what they are about:
+            - The same sentences as RV(ansible_facts.pg_archiver.problems), grouped by what they are about -
               C(archiving) (archive settings, failures, the age of the last archived segment), C(replication)
               (replay lag of this standby or of the standbys) and C(slots) (replication slots). Each key is always
               present, with an empty list when nothing is wrong there.
