@@ -397,8 +397,13 @@ def timer_line(timer: str, status: dict[str, Any], service_name: str, service_re
     if result not in (None, "", "success"):
         code = service.get("ExecMainStatus")
         exit_status = f", exit status {code}" if not unset(code) else ""
-        return line("unit", timer, "fail", f"the last run of {service_name} (started {started or 'never'}) "
-                    f"failed: result {result}{exit_status}", journal)
+        if unset(started):  # a pre-command or a condition failed: the main command never started
+            changed = service.get("StateChangeTimestamp")
+            when = ("ended " + str(changed) + "; " if not unset(changed) else "") + "its main command never started"
+        else:
+            when = f"started {started}"
+        return line("unit", timer, "fail", f"the last run of {service_name} ({when}) failed: result {result}"
+                    f"{exit_status}", journal)
     if unset(triggered):
         if unset(started):
             return line("unit", timer, "warn", f"the timer has never fired and {service_name} never ran; next "

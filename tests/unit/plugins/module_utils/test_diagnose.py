@@ -218,6 +218,12 @@ def test_a_failed_pre_command_has_no_exit_status_but_still_fails():
     line = dg.timer_line("t.timer", timer()["status"], "s.service",
                          service(Result="exit-code", ExecMainStatus="0"), None, NOW, 25)
     assert line["status"] == "fail" and line["reason"].endswith("failed: result exit-code")
+    before_main = dg.timer_line("t.timer", timer()["status"], "s.service",
+                                service(Result="exit-code", ExecMainStatus="0", ExecMainStartTimestamp="",
+                                        StateChangeTimestamp="Tue 2026-12-01 11:00:00 UTC"), None, NOW, 25)
+    assert before_main["status"] == "fail" and before_main["reason"] == (
+        "the last run of s.service (ended Tue 2026-12-01 11:00:00 UTC; its main command never started) failed: "
+        "result exit-code")
 
 
 @pytest.mark.parametrize("timer_over, service_over, status, words", [
