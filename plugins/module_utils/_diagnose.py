@@ -117,14 +117,21 @@ def item_name(result: dict[str, Any], fallback: str) -> str:
 
 # --- borg ----------------------------------------------------------------------------------------------------------
 
-def borg_lines(result: dict[str, Any], now: float, max_age: float) -> list[dict[str, Any]]:
+def repository_probe(result: dict[str, Any], tool: str) -> tuple[dict[str, Any], str, str, str | None,
+                                                                   dict[str, Any], bool]:
+    """What a borg_repo or restic_repo result says: its entry, name, backup unit, failure, check report, and whether
+    the failure is the check's (the module then still returns what it read before the check)."""
     entry = result.get("item") or {}
-    name = item_name(result, "borg")
-    repo = str(entry.get("repo") or (result.get("repo") or {}).get("location") or "?")
-    unit = entry.get("backup_unit") or f"borg-backup-{name}.service"
+    name = item_name(result, tool)
+    unit = entry.get("backup_unit") or f"{tool}-backup-{name}.service"
     failure = failure_of(result)
     check = result.get("check") or {}
-    check_failed = failure is not None and check.get("ok") is False
+    return entry, name, unit, failure, check, failure is not None and check.get("ok") is False
+
+
+def borg_lines(result: dict[str, Any], now: float, max_age: float) -> list[dict[str, Any]]:
+    entry, name, unit, failure, check, check_failed = repository_probe(result, "borg")
+    repo = str(entry.get("repo") or (result.get("repo") or {}).get("location") or "?")
     if failure is not None and not check_failed:
         return [line("borg_archive", name, "fail", f"{repo} could not be read: {failure}",
                      f"borg list --last 3 {q(repo)}")]
@@ -217,14 +224,9 @@ def borg_lock_line(name: str, repo: str, lock: dict[str, Any], max_age: float) -
 # --- restic --------------------------------------------------------------------------------------------------------
 
 def restic_lines(result: dict[str, Any], now: float, max_age: float) -> list[dict[str, Any]]:
-    entry = result.get("item") or {}
-    name = item_name(result, "restic")
+    entry, name, unit, failure, check, check_failed = repository_probe(result, "restic")
     repository = str(entry.get("repository") or "?")
-    unit = entry.get("backup_unit") or f"restic-backup-{name}.service"
     restic = f"restic -r {q(repository)}"
-    failure = failure_of(result)
-    check = result.get("check") or {}
-    check_failed = failure is not None and check.get("ok") is False
     if failure is not None and not check_failed:
         return [line("restic_snapshot", name, "fail", f"{repository} could not be read: {failure}",
                      f"{restic} snapshots --latest 3")]
@@ -236,7 +238,9 @@ def restic_lines(result: dict[str, Any], now: float, max_age: float) -> list[dic
         out.append(line("restic_check", name, "fail", f"restic check ({check.get('mode')}) failed: {failure}",
                         f"{restic} check"))
     elif check.get("ok") is True:
-        subset = entry.get("read_data_subset")
+        # The subset the module was given (an entry's own, or diagnose_read_data_subset for every repository).
+        subset = ((result.get("invocation") or {}).get("module_args") or {}).get("read_data_subset") \
+            or entry.get("read_data_subset") or "part"
         read = f" (read {subset} of the data)" if check.get("mode") == "read_data_subset" else ""
         what = f"restic check passed{read}"
         out.append(line("restic_check", name, "ok", what, f"{restic} check --read-data-subset 5%"))

@@ -205,6 +205,15 @@ def test_restic_check_failure():
     assert by_check(result, "restic_snapshot")[0]["status"] == "ok"
 
 
+def test_restic_check_names_the_subset_it_read():
+    subset_check = {"mode": "read_data_subset", "ok": True}
+    given = restic(check=subset_check, invocation={"module_args": {"read_data_subset": "5%"}})
+    assert dg.restic_lines(given, NOW, 25)[1]["reason"] == "restic check passed (read 5% of the data)"
+    own = restic(check=subset_check, item=dict(RESTIC_ITEM, read_data_subset="1/10"))
+    assert dg.restic_lines(own, NOW, 25)[1]["reason"] == "restic check passed (read 1/10 of the data)"
+    assert dg.restic_lines(restic(), NOW, 25)[1]["reason"] == "restic check passed"
+
+
 def test_failed_timer_run_is_named_with_its_journal():
     obs = healthy()
     obs["services"]["results"][0]["status"].update(Result="exit-code", ExecMainStatus="2", ActiveState="failed")
