@@ -117,8 +117,8 @@ def item_name(result: dict[str, Any], fallback: str) -> str:
 
 # --- borg ----------------------------------------------------------------------------------------------------------
 
-def repository_probe(result: dict[str, Any], tool: str) -> tuple[dict[str, Any], str, str, str | None,
-                                                                   dict[str, Any], bool]:
+def repository_probe(
+        result: dict[str, Any], tool: str) -> tuple[dict[str, Any], str, str, str | None, dict[str, Any], bool]:
     """What a borg_repo or restic_repo result says: its entry, name, backup unit, failure, check report, and whether
     the failure is the check's (the module then still returns what it read before the check)."""
     entry = result.get("item") or {}
