@@ -349,8 +349,13 @@ class Restic:
         return {path for path in paths if path in listed}
 
     def restore_size(self, snapshot: str) -> int:
+        return int(self.snapshot_stats(snapshot).get("total_size", 0))
+
+    def snapshot_stats(self, snapshot: str) -> dict[str, Any]:
+        """``restic stats --json --no-lock --mode restore-size SNAPSHOT``: ``total_size`` (bytes a restore writes)
+        and ``total_file_count``."""
         data = self.runner.run_json(["stats", "--json", "--no-lock", "--mode", "restore-size", snapshot])
-        return int(data.get("total_size", 0))
+        return data if isinstance(data, dict) else {}
 
     def check(self, args: Sequence[str]) -> Result:
         return self.runner.run([*args, "--quiet"], check=False)
