@@ -8,9 +8,10 @@ logged or reported, nor on any process's command line while it ran.
         the kernel) until STOP_FILE exists; write each distinct argv once to OUT (one line, NULs as spaces) and the
         number of samples to OUT.count
     secret_scan.py scan SECRETS PATH...
-        every line of the SECRETS file is a secret (at least 8 characters; "LABEL<tab>SECRET" names it); every regular file under the PATHs (gzip
-        read through) is searched for each, also in its base64, URL-quoted and JSON-escaped spellings. Prints the count of files, bytes and secrets, one line per hit
-        (file and which secret, never the secret itself) and exits 1 on any hit.
+        every line of the SECRETS file is a secret (at least 8 characters; "LABEL<tab>SECRET" names it); every
+        regular file under the PATHs (gzip read through) is searched for each, also in its base64, URL-quoted and
+        JSON-escaped spellings. Prints the count of files, bytes and secrets, one line per hit (the file and the
+        secret's label, never the secret itself) and exits 1 on any hit.
 
 Standard library only.
 """
