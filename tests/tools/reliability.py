@@ -79,8 +79,8 @@ def main() -> int:
           + (f" ({', '.join(sorted(faults))})" if faults else ""))
     scans = found["secret-scan"]
     if scans:
-        print("reliability: secret scans: " + "; ".join(f"{where} {', '.join(sorted(v))}" for where, v in
-                                                         sorted(scans.items())))
+        lines = [f"{where} {', '.join(sorted(results))}" for where, results in sorted(scans.items())]
+        print("reliability: secret scans: " + "; ".join(lines))
     leaked = [where for where, v in scans.items() if any(not r.startswith("0 hits") for r in v)]
     if args.require:
         if leaked:
