@@ -39,10 +39,11 @@ def spec_defaults(value: Any, options: Mapping[str, Any]) -> Any:
         spec = spec or {}
         current = out.get(name, _MISSING)
         if current is _MISSING or current is None:
-            if "default" in spec:
+            if spec.get("type") == "dict" and spec.get("options"):
+                # A dict's own default (often {}) still gets its options' defaults.
+                out[name] = spec_defaults(spec.get("default") or {}, spec["options"])
+            elif "default" in spec:
                 out[name] = spec["default"]
-            elif spec.get("type") == "dict" and spec.get("options"):
-                out[name] = spec_defaults({}, spec["options"])
             continue
         if spec.get("options"):
             if spec.get("type") == "dict":

@@ -27,6 +27,16 @@ def test_spec_defaults_fills_nested_and_keeps_given_values():
     assert "name" not in rr.spec_defaults({}, SPEC)["health"]
 
 
+def test_spec_defaults_fills_a_missing_dict_whose_default_is_empty():
+    # restore_server_cutover: {} by default, its dns: {} by default, dns.server '' by default: a role that was given
+    # no cut-over at all must still read __restore_server_cutover.dns.server.
+    spec = {"dns": {"type": "dict", "default": {}, "options": {"server": {"type": "str", "default": ""},
+                                                               "port": {"type": "int", "default": 53}}},
+            "hook": {"type": "path", "default": ""}}
+    assert rr.spec_defaults({}, spec) == {"dns": {"server": "", "port": 53}, "hook": ""}
+    assert rr.spec_defaults({}, SPEC)["health"] == {"http": "", "status": 200}
+
+
 def test_spec_defaults_on_lists_and_none():
     assert rr.spec_defaults([{"tool": "x"}, None], {"snapshot": {"default": "latest"}}) == [
         {"tool": "x", "snapshot": "latest"}, {"snapshot": "latest"}]
