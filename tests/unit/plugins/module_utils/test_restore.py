@@ -407,7 +407,7 @@ class _FakeBorg(FakeModule):
                                             else "-rw-r--r--", "mtime": "2026-01-01T00:00:00.000000"})
                                 for p, t, s in ARCHIVE), ""
         assert sub == "extract", cmd
-        paths = [a for a in cmd[cmd.index("/r::host-1") + 1:]]
+        paths = list(cmd[cmd.index("/r::host-1") + 1:])
         if self.fail_on & set(paths):
             return 2, "", '{"type": "log_message", "levelname": "ERROR", "message": "Connection closed"}'
         with self.lock:

@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 # Copyright: restoreops.dr contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Run restoreops.dr.backup_restore as a process of its own and kill it (and the tool under it) part-way.
