@@ -29,6 +29,7 @@ import pwd
 import re
 import shutil
 import stat
+import tempfile
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -531,15 +532,18 @@ class ResticBackend(Backend):
         return {"workers": 1}
 
     def _classify(self, nodes: Sequence[Mapping[str, Any]], dest: str, manifest_path: str | None,
-                  threads: int) -> tuple[list[_resume.FileNode], list[_resume.FileNode]]:
+                  threads: int, manifest_root: str | None = None) -> tuple[list[_resume.FileNode],
+                                                                           list[_resume.FileNode]]:
+        """(kept, todo) of the snapshot's files against the partial tree in ``dest``; the manifest is read from
+        ``manifest_root`` (``dest`` by default) + ``manifest_path``."""
         files = [_resume.FileNode(str(n["path"]), int(n.get("size") or 0), _mtime_ns(n.get("mtime")))
                  for n in nodes if n.get("type") == "file"]
         digests: dict[str, str] = {}
         if manifest_path:
             try:
-                digests = Manifest(dest + manifest_path).digests(node.path for node in files)
+                digests = Manifest((manifest_root or dest) + manifest_path).digests(node.path for node in files)
             except (OSError, ManifestError):
-                digests = {}  # unreadable (check mode on a partial copy): judged by size and mtime alone
+                digests = {}  # not in the snapshot or unreadable: files are judged by size and mtime alone
         matching = _hash_matches(dest, [(node.path, digests[node.path]) for node in files if node.path in digests
                                         and _size_of(dest + node.path) == node.size], threads)
         return _resume.classify(files, lambda path: _lstat(dest + path), digests,
@@ -556,7 +560,17 @@ class ResticBackend(Backend):
             report.transferred_bytes = int(summary.get("bytes_restored") or 0)
             return
         nodes = self.restic.ls(snapshot.id, includes)
-        kept, todo = self._classify(nodes, dest, resume.manifest_path, resume.threads)
+        # The manifest in the partial tree may itself be incomplete: a complete copy goes to a temporary directory
+        # outside staging, which is removed again (staging is not written in check mode).
+        scratch = tempfile.mkdtemp(prefix="restoreops-preview-") if resume.manifest_path else None
+        try:
+            if scratch is not None and resume.manifest_path:
+                self.restic.restore(snapshot.id, scratch, [_resume.restic_pattern(resume.manifest_path)],
+                                    extra=self.limit)
+            kept, todo = self._classify(nodes, dest, resume.manifest_path, resume.threads, scratch)
+        finally:
+            if scratch is not None:
+                shutil.rmtree(scratch, ignore_errors=True)
         report.kept_files = len(kept)
         report.kept_bytes = sum(node.size for node in kept)
         report.transferred_bytes = sum(node.size for node in todo)

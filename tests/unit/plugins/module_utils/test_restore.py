@@ -734,3 +734,27 @@ def test_rsnapshot_over_ssh_builds_rsync_arguments(tmp_path):
     assert cmd[cmd.index("-e") + 1] == "ssh -p 2222 -i /root/.ssh/restore"
     assert {"--relative", "--dry-run", "--delete", "--numeric-ids", "--bwlimit=5000"} <= set(cmd)
     assert module.calls[-1][1]["environ_update"]["TZ"] == "UTC"
+
+
+def test_restic_014_check_mode_reads_a_complete_manifest_outside_staging(tmp_path):
+    content = {"/srv/a": b"abc", "/srv/b": b"defg"}
+    manifest = json.dumps({"files": {p: hashlib.sha256(c).hexdigest() for p, c in content.items()}}).encode()
+    content["/srv/manifest.json"] = manifest
+    nodes = [_restic_node(p, size=len(c)) for p, c in content.items()]
+    dest = tmp_path / "staging" / "snap"
+    (dest / "srv").mkdir(parents=True)
+    (dest / "srv/a").write_bytes(b"abc")                          # complete, mtime never set (killed before)
+    (dest / "srv/b").write_bytes(b"\0" * 4)                       # preallocated
+    (dest / "srv/manifest.json").write_bytes(b"\0" * len(manifest))  # the partial copy of the manifest: unreadable
+    before = sorted(str(p) for p in tmp_path.rglob("*"))
+    module = _FakeRestic("0.14.0", nodes, content)
+    backend = _restore.ResticBackend(_restore.Restic(_restore.tool_runner(module, "/r", _restore.SecretSource(
+        value="pw"), None, None, "/bin/true")))
+    resume = _ctx(True, "missing-paths", manifest_path="/srv/manifest.json")
+    backend.preview(Snapshot(id="f" * 64, time="2026-03-14T02:00:00Z"), str(dest), [], resume)
+    target = module.calls[-1][0][module.calls[-1][0].index("--target") + 1]
+    assert module.restores == [["/srv/manifest.json"]] and not target.startswith(str(tmp_path))
+    assert not os.path.exists(target)                              # the temporary copy is gone
+    assert sorted(str(p) for p in tmp_path.rglob("*")) == before   # staging untouched
+    assert (resume.report.kept_files, resume.report.kept_bytes) == (1, 3)
+    assert sorted(resume.report.rerun) == ["/srv/b", "/srv/manifest.json"]
