@@ -310,11 +310,20 @@ class ResumeContext:
     measured_by_tool: bool = False
 
 
-def borg_set_count(workers: int) -> int:
+# A borg path set holds at least this many bytes: below it, another borg process costs more than it could save.
+MIN_SET_BYTES = 4 << 20
+
+
+def borg_set_count(workers: int, total_bytes: int | None = None) -> int:
     """How many path sets a borg restore is cut into: many more than the workers, so that an interruption loses
     at most the sets in flight (``workers`` of them, a sixteenth of the archive each at most), yet bounded, as each
-    set is one ``borg extract`` that reads the archive's item list again."""
-    return min(64, 16 * max(1, workers))
+    set is one ``borg extract`` that reads the archive's item list again: at most 64, and none smaller than
+    :data:`MIN_SET_BYTES` (a small restore is cut into ``workers`` sets only)."""
+    workers = max(1, workers)
+    wanted = min(64, 16 * workers)
+    if total_bytes is None:
+        return wanted
+    return max(workers, min(wanted, total_bytes // MIN_SET_BYTES))
 
 
 class _SetIndex:
@@ -625,7 +634,8 @@ class BorgBackend(Backend):
         state = _resume.read_state(_resume.state_path(dest)) if partial else None
         if _resume.usable_state(state, snapshot.id, includes):
             return state, items, False
-        plan = plan_parallel_extract(items, borg_set_count(workers), min_units_per_worker=2)
+        size = sum(item.size for item in items if item.type == "-")
+        plan = plan_parallel_extract(items, borg_set_count(workers, size), min_units_per_worker=2)
         state = _resume.new_state(snapshot.id, includes, plan.groups)
         state["depth"] = plan.depth
         return state, items, True

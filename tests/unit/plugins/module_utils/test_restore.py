@@ -421,6 +421,11 @@ class _FakeBorg(FakeModule):
         return 0, "", ""
 
 
+@pytest.fixture
+def tiny_borg_sets(monkeypatch):
+    monkeypatch.setattr(_restore, "MIN_SET_BYTES", 1)
+
+
 def _borg_backend(module):
     return _restore.BorgBackend(_restore.borg_cli(module, {"repository": "/r", "binary": "/bin/true"},
                                                   _restore.SecretSource()), "/r")
@@ -430,6 +435,7 @@ def _ctx(partial, method, **kw):
     return _restore.ResumeContext(partial=partial, report=_restore._resume.ResumeReport(method=method), **kw)
 
 
+@pytest.mark.usefixtures("tiny_borg_sets")
 def test_borg_sets_record_what_finished_and_a_rerun_extracts_only_the_rest(tmp_path):
     dest = tmp_path / ("e" * 64)
     dest.mkdir()
@@ -458,6 +464,7 @@ def test_borg_sets_record_what_finished_and_a_rerun_extracts_only_the_rest(tmp_p
     assert oct(os.stat(dest / "srv/app").st_mode & 0o777) == "0o750"  # the directories above the split
 
 
+@pytest.mark.usefixtures("tiny_borg_sets")
 def test_borg_partial_tree_without_its_record_starts_over(tmp_path):
     dest = tmp_path / ("e" * 64)
     (dest / "stray").mkdir(parents=True)
@@ -469,6 +476,7 @@ def test_borg_partial_tree_without_its_record_starts_over(tmp_path):
     assert resume.report.kept_files == 0 and len(module.extracted) == 20  # 2 workers: 32 sets wanted, 20 units
 
 
+@pytest.mark.usefixtures("tiny_borg_sets")
 def test_borg_check_mode_previews_from_the_record(tmp_path):
     dest = tmp_path / ("e" * 64)
     dest.mkdir()
@@ -490,6 +498,12 @@ def test_borg_check_mode_previews_from_the_record(tmp_path):
 
 def test_borg_set_count_is_bounded():
     assert [_restore.borg_set_count(w) for w in (0, 1, 2, 4, 8)] == [16, 16, 32, 64, 64]
+    mib = 1 << 20
+    assert _restore.borg_set_count(2, 128 * mib) == 32       # 4 MiB sets
+    assert _restore.borg_set_count(2, 40 * mib) == 10        # no set below 4 MiB
+    assert _restore.borg_set_count(2, 100_000) == 2          # a small restore: one set per worker
+    assert _restore.borg_set_count(1, 0) == 1
+    assert _restore.borg_set_count(4, 10 << 30) == 64
 
 
 def test_run_pool_stops_after_the_first_failure():
