@@ -25,8 +25,8 @@ description:
     the mtime last). The other files are restored again with at most 200 C(--include) patterns (a directory whose
     files are all missing is named once; more paths are grouped by directory). Directories then get the snapshot's
     mode, owner and mtime.
-  - borg (V(borg-sets)) - the archive is cut into disjoint path sets (16 per worker, at most 64, none below 4 MiB), extracted
-    O(parallel) at a time, one C(borg extract) each. Each finished set is recorded in
+  - borg (V(borg-sets)) - the archive is cut into disjoint path sets (16 per worker, at most 64, none below
+    4 MiB), extracted O(parallel) at a time, one C(borg extract) each. Each finished set is recorded in
     C(<staging_dir>/<snapshot id>.resume.json); a re-run removes what an unfinished set left and extracts only the
     unfinished sets. The directories above the split get their mode, owner and mtime back from the archive listing.
   - rsnapshot (V(rsync)) - C(rsync --archive --hard-links --acls --xattrs --numeric-ids --delete) from the snapshot
