@@ -310,20 +310,21 @@ class ResumeContext:
     measured_by_tool: bool = False
 
 
-# A borg path set holds at least this many bytes: below it, another borg process costs more than it could save.
-MIN_SET_BYTES = 4 << 20
+# The default smallest borg path set (O(borg_set_bytes)): each set is one borg process (a few tenths of a second
+# to start and to read the archive's item list), worth it only for a set that takes longer than that to extract.
+MIN_SET_BYTES = 64 << 20
 
 
-def borg_set_count(workers: int, total_bytes: int | None = None) -> int:
+def borg_set_count(workers: int, total_bytes: int | None = None, min_set_bytes: int | None = None) -> int:
     """How many path sets a borg restore is cut into: many more than the workers, so that an interruption loses
     at most the sets in flight (``workers`` of them, a sixteenth of the archive each at most), yet bounded, as each
     set is one ``borg extract`` that reads the archive's item list again: at most 64, and none smaller than
-    :data:`MIN_SET_BYTES` (a small restore is cut into ``workers`` sets only)."""
+    ``min_set_bytes`` (:data:`MIN_SET_BYTES`; a small restore is cut into ``workers`` sets only)."""
     workers = max(1, workers)
     wanted = min(64, 16 * workers)
     if total_bytes is None:
         return wanted
-    return max(workers, min(wanted, total_bytes // MIN_SET_BYTES))
+    return max(workers, min(wanted, total_bytes // max(1, min_set_bytes or MIN_SET_BYTES)))
 
 
 class _SetIndex:
@@ -597,9 +598,10 @@ class ResticBackend(Backend):
 
 
 class BorgBackend(Backend):
-    def __init__(self, borg: BorgCLI, repository: str) -> None:
+    def __init__(self, borg: BorgCLI, repository: str, min_set_bytes: int | None = None) -> None:
         self.borg = borg
         self.repository = repository
+        self.min_set_bytes = min_set_bytes
         self._listing: tuple[str, tuple[str, ...], list[Item]] | None = None
 
     def items(self, snapshot: Snapshot, paths: Sequence[str]) -> list[Item]:
@@ -635,7 +637,7 @@ class BorgBackend(Backend):
         if _resume.usable_state(state, snapshot.id, includes):
             return state, items, False
         size = sum(item.size for item in items if item.type == "-")
-        plan = plan_parallel_extract(items, borg_set_count(workers, size), min_units_per_worker=2)
+        plan = plan_parallel_extract(items, borg_set_count(workers, size, self.min_set_bytes), min_units_per_worker=2)
         state = _resume.new_state(snapshot.id, includes, plan.groups)
         state["depth"] = plan.depth
         return state, items, True
@@ -958,6 +960,8 @@ def _check_params(params: dict[str, Any]) -> dt.datetime | None:
     max_age = params.get("max_age_hours")
     if max_age is not None and max_age <= 0:
         raise InputError(f"max_age_hours must be greater than 0, got {max_age:g}.")
+    if params.get("borg_set_bytes") is not None and params["borg_set_bytes"] < 1:
+        raise InputError(f"borg_set_bytes must be 1 or more, got {params['borg_set_bytes']}.")
     for key in ("parallel", "lock_wait", "limit_download", "expected_bytes"):
         value = params.get(key)
         if value is not None and value < 0:
@@ -983,7 +987,7 @@ def main(module: Any) -> dict[str, Any]:
                                                    params.get("cache_dir"), params.get("binary"))),
                                 params.get("limit_download"))
     else:
-        backend = BorgBackend(borg_cli(module, params, secret), params["repository"])
+        backend = BorgBackend(borg_cli(module, params, secret), params["repository"], params.get("borg_set_bytes"))
 
     version = backend.version()
     snapshot = select_snapshot(backend.snapshots(params.get("host")), params["snapshot"], before)

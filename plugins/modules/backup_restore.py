@@ -26,7 +26,7 @@ description:
     files are all missing is named once; more paths are grouped by directory). Directories then get the snapshot's
     mode, owner and mtime.
   - borg (V(borg-sets)) - the archive is cut into disjoint path sets (16 per worker, at most 64, none below
-    4 MiB), extracted O(parallel) at a time, one C(borg extract) each. Each finished set is recorded in
+    O(borg_set_bytes)), extracted O(parallel) at a time, one C(borg extract) each. Each finished set is recorded in
     C(<staging_dir>/<snapshot id>.resume.json); a re-run removes what an unfinished set left and extracts only the
     unfinished sets. The directories above the split get their mode, owner and mtime back from the archive listing.
   - rsnapshot (V(rsync)) - C(rsync --archive --hard-links --acls --xattrs --numeric-ids --delete) from the snapshot
@@ -189,6 +189,15 @@ options:
   expected_bytes:
     description: The restore's size in bytes when already known (for example from a preflight's O(estimate_size)).
     type: int
+  borg_set_bytes:
+    description:
+      - borg only. The smallest path set a borg restore is cut into (the unit of resume). Smaller sets lose less
+        when a restore is interrupted, and each costs one more C(borg extract) (a few tenths of a second to start
+        and to read the archive's item list).
+      - The default, 64 MiB, keeps that cost small; an archive below O(parallel) times it is cut into one set per
+        worker.
+    type: int
+    default: 67108864
   rsnapshot_prefix:
     description:
       - rsnapshot only. The directory inside each snapshot that holds the backed-up host's tree - the destination
@@ -420,6 +429,7 @@ def main() -> None:
             "progress_file": {"type": "path"},
             "expected_bytes": {"type": "int"},
             "rsnapshot_prefix": {"type": "str", "default": "localhost"},
+            "borg_set_bytes": {"type": "int", "default": 67108864},
             "ssh_command": {"type": "str"},
         },
         mutually_exclusive=[("password", "password_file", "password_command")],

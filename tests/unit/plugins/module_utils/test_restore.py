@@ -499,11 +499,12 @@ def test_borg_check_mode_previews_from_the_record(tmp_path):
 def test_borg_set_count_is_bounded():
     assert [_restore.borg_set_count(w) for w in (0, 1, 2, 4, 8)] == [16, 16, 32, 64, 64]
     mib = 1 << 20
-    assert _restore.borg_set_count(2, 128 * mib) == 32       # 4 MiB sets
-    assert _restore.borg_set_count(2, 40 * mib) == 10        # no set below 4 MiB
-    assert _restore.borg_set_count(2, 100_000) == 2          # a small restore: one set per worker
+    assert _restore.borg_set_count(2, 4096 * mib) == 32      # 128 MiB sets
+    assert _restore.borg_set_count(2, 640 * mib) == 10       # no set below 64 MiB
+    assert _restore.borg_set_count(2, 100 * mib) == 2        # a small restore: one set per worker
     assert _restore.borg_set_count(1, 0) == 1
     assert _restore.borg_set_count(4, 10 << 30) == 64
+    assert _restore.borg_set_count(2, 64 * mib, mib) == 32   # borg_set_bytes: finer sets
 
 
 def test_run_pool_stops_after_the_first_failure():
