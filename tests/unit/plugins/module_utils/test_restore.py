@@ -202,7 +202,10 @@ def test_borg_version_check_is_shared():
     ("params", "message"),
     [({"tool": "borg", "repository": "relative/repo", "staging_dir": "/s"}, "absolute path or an ssh"),
      ({"tool": "restic", "repository": "/r", "staging_dir": "rel"}, "staging_dir must be an absolute"),
-     ({"tool": "restic", "repository": "/r", "staging_dir": "/s", "key_file": "/k"}, "borg keyfile")],
+     ({"tool": "restic", "repository": "/r", "staging_dir": "/s", "key_file": "/k"}, "borg keyfile"),
+     ({"tool": "borg", "repository": "/r", "staging_dir": "/s", "borg_set_bytes": 0}, "borg_set_bytes must be 1"),
+     ({"tool": "restic", "repository": "/r", "staging_dir": "/s", "ssh_command": "ssh"}, "rsnapshot only"),
+     ({"tool": "rsnapshot", "repository": "/r", "staging_dir": "/s", "host": "web1"}, "host do not apply")],
 )
 def test_check_params(params, message):
     with pytest.raises(InputError, match=message):
