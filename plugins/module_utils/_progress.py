@@ -191,6 +191,12 @@ def written_bytes(pid: int, proc: str = "/proc") -> int:
     return 0
 
 
+def process_writes(proc: str = "/proc") -> int:
+    """``wchar`` of this process, which includes what every child it has waited for wrote (the kernel adds a
+    reaped child's I/O counts to its parent's): the bytes a module and the tools it ran handed to ``write()``."""
+    return written_bytes(os.getpid(), proc)
+
+
 class ChildWrites:
     """Bytes written so far by the descendants of ``pid``; processes that ended keep their last count."""
 
