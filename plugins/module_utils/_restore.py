@@ -31,10 +31,16 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 from ansible_collections.restoreops.dr.plugins.module_utils import _manifest
 from ansible_collections.restoreops.dr.plugins.module_utils._borg.cli import BorgCLI
 from ansible_collections.restoreops.dr.plugins.module_utils._errors import InputError, RestoreOpsError
-from ansible_collections.restoreops.dr.plugins.module_utils._manifest import Manifest, ManifestError, verify_tree, walk
+from ansible_collections.restoreops.dr.plugins.module_utils._manifest import (
+    Manifest,
+    ManifestError,
+    verify_fidelity,
+    verify_tree,
+    walk,
+)
 from ansible_collections.restoreops.dr.plugins.module_utils._paths import refuse_inside_repository, refuse_root
 from ansible_collections.restoreops.dr.plugins.module_utils._progress import ChildWrites, ProgressReporter
-from ansible_collections.restoreops.dr.plugins.module_utils._restic.cli import Restic, tool_runner
+from ansible_collections.restoreops.dr.plugins.module_utils._restic.cli import Restic, has_sparse_restore, tool_runner
 from ansible_collections.restoreops.dr.plugins.module_utils._restic.repo_files import local_repository_path
 from ansible_collections.restoreops.dr.plugins.module_utils._runner import parse_json_lines, version_string
 from ansible_collections.restoreops.dr.plugins.module_utils._secrets import SecretSource
@@ -125,13 +131,37 @@ class Item:
     uid: int = -1
     gid: int = -1
     mtime: str = ""
+    source: str = ""  # a hard link (borg 1.2 lists it with mode "h..."): the member whose inode it shares
 
 
 def parse_borg_items(text: str) -> list[Item]:
     return [Item(path=d["path"], type=d.get("type", "-"), size=int(d.get("size") or 0), mode=d.get("mode", ""),
                  user=d.get("user") or "", group=d.get("group") or "", uid=int(d.get("uid", -1)),
-                 gid=int(d.get("gid", -1)), mtime=d.get("mtime", ""))
+                 gid=int(d.get("gid", -1)), mtime=d.get("mtime", ""),
+                 source=(d.get("source") or "") if str(d.get("mode", "")).startswith("h") else "")
             for d in parse_json_lines(text)]
+
+
+def relink_hardlinks(root: str, items: Iterable[Item]) -> int:
+    """Join again the hard links that parallel extraction split: a member and its ``source`` extracted by two borg
+    processes are two files with the same bytes. Each such member is replaced (atomically, by rename) with a link to
+    its source. Members whose source was not restored keep their own copy. Returns how many were joined."""
+    joined = 0
+    for item in items:
+        if not item.source:
+            continue
+        member, source = os.path.join(root, item.path), os.path.join(root, item.source)
+        try:
+            st_member, st_source = os.lstat(member), os.lstat(source)
+        except FileNotFoundError:
+            continue
+        if (st_member.st_dev, st_member.st_ino) == (st_source.st_dev, st_source.st_ino):
+            continue
+        temporary = member + ".restoreops-link"
+        os.link(source, temporary)
+        os.replace(temporary, member)
+        joined += 1
+    return joined
 
 
 def _depth(path: str) -> int:
@@ -299,6 +329,11 @@ class Backend:
         """The paths of ``includes`` (absolute, normalised) that the restore point does not hold."""
         raise NotImplementedError
 
+    def unsupported_attributes(self) -> tuple[str, ...]:
+        """What this tool does not give back (names of _manifest.ATTRIBUTES): the verification says so instead of
+        calling it a difference."""
+        return ()
+
 
 class ResticBackend(Backend):
     def __init__(self, restic: Restic, limit_download: int | None = None) -> None:
@@ -312,8 +347,12 @@ class ResticBackend(Backend):
         return parse_restic_snapshots(self.restic.snapshots(host))
 
     def restore(self, snapshot: Snapshot, dest: str, includes: Sequence[str], workers: int) -> dict[str, Any]:
-        self.restic.restore(snapshot.id, dest, includes, extra=self.limit)
+        sparse = ["--sparse"] if has_sparse_restore(self.restic.version()) else []
+        self.restic.restore(snapshot.id, dest, includes, extra=self.limit + sparse)
         return {"workers": 1}
+
+    def unsupported_attributes(self) -> tuple[str, ...]:
+        return () if has_sparse_restore(self.restic.version()) else ("sparse",)
 
     def size(self, snapshot: Snapshot) -> int:
         return self.restic.restore_size(snapshot.id)
@@ -356,16 +395,20 @@ class BorgBackend(Backend):
         archive = f"{self.repository}::{snapshot.name}"
         paths = [p.strip("/") for p in includes]
         error = f"borg extract of {snapshot.name} failed"
+        # --sparse: all-zero chunks become holes (borg 1.2 writes them out in full otherwise)
         if workers <= 1:
-            self.borg.run(["extract", archive, *paths], cwd=dest, check=True, error=error)
+            self.borg.run(["extract", "--sparse", archive, *paths], cwd=dest, check=True, error=error)
             return {"workers": 1}
         plan = plan_parallel_extract(self.items(snapshot, paths), workers)
         if plan.workers <= 1:
-            self.borg.run(["extract", archive, *paths], cwd=dest, check=True, error=error)
+            self.borg.run(["extract", "--sparse", archive, *paths], cwd=dest, check=True, error=error)
             return {"workers": 1}
-        self.borg.run_parallel([["extract", archive, *group] for group in plan.groups], cwd=dest, error=error)
+        self.borg.run_parallel([["extract", "--sparse", archive, *group] for group in plan.groups], cwd=dest,
+                               error=error)
         fixed = restore_dir_metadata(dest, plan.upper_dirs)
-        return {"workers": plan.workers, "split_depth": plan.depth, "upper_dirs_restored": fixed}
+        joined = relink_hardlinks(dest, self.items(snapshot, paths))
+        return {"workers": plan.workers, "split_depth": plan.depth, "upper_dirs_restored": fixed,
+                "hardlinks_joined": joined}
 
     def size(self, snapshot: Snapshot) -> int:
         data = self.borg.run_json(["info", "--json", f"{self.repository}::{snapshot.name}"])
@@ -633,13 +676,15 @@ def _restore(module: Any, params: dict[str, Any], backend: Backend, snapshot: Sn
         files, size = tree_stats(staging)
         progress.complete(size)
 
-    verify: dict[str, Any] = {"checked": 0, "missing": [], "mismatched": [], "ok": None, "manifest": None}
+    verify: dict[str, Any] = {"checked": 0, "missing": [], "mismatched": [], "ok": None, "manifest": None,
+                              "fidelity": [], "fidelity_ok": None}
     if params.get("manifest_path"):
         manifest = params["manifest_path"]
         opened = load_manifest(os.path.join(staging, manifest.lstrip("/")))
         verify.update(verify_against_manifest(staging, opened, includes, threads=max(2, workers)))
         verify.update(manifest=manifest, manifest_format=opened.version)
         del verify["tree_files"], verify["tree_bytes"]  # counted above, while the progress file was open
+        verify.update(verify_fidelity(staging, opened, includes, backend.unsupported_attributes()))
     verify_seconds = time.monotonic() - start - restore_seconds
     result.update(restored=True, files=files, bytes=size, workers=info.get("workers", 1), verify=verify,
                   duration=round(restore_seconds, 3), verify_duration=round(verify_seconds, 3),

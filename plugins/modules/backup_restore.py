@@ -16,7 +16,8 @@ description:
     marker (an interrupted restore) replaces it.
   - borg 1.x extracts on one core; with O(parallel) above one the archive is split into disjoint path sets that are
     extracted at the same time, one C(borg extract) per worker, and the directories above the split get their
-    mode, owner and mtime back from the archive listing. restic restores in parallel by itself.
+    mode, owner and mtime back from the archive listing. A hard link whose two names fell into two path sets (two
+    files after the extraction) is joined again from the listing. restic restores in parallel by itself.
   - Verifies the restored files against the checksum manifest recorded at backup time (O(manifest_path)); a
     missing or changed file fails the task and leaves the staging tree unmarked for inspection. The manifest and a
     sorted walk of the staging tree are merged as streams, so memory does not grow with the number of files (for
@@ -100,6 +101,10 @@ options:
         lines sorted by path, with size and digest per file); it is read as a stream.
       - Format 1 is the C(manifest.json) of older backups (an object whose C(files) member maps absolute paths to
         SHA-256 digests); it is read whole.
+      - A format 2 manifest recorded by this version also holds each file's mode, allocated blocks, hard-link group and
+        extended attributes (POSIX ACLs among them), and the symbolic links and directories; the restored tree is
+        compared with them too (RV(verify.fidelity)). borg extracts with C(--sparse), restic 0.15 and later restore
+        with C(--sparse).
     type: path
   parallel:
     description: borg extract workers; V(0) uses one per core. Ignored for restic.
@@ -162,7 +167,8 @@ options:
     description: The restore's size in bytes when already known (for example from a preflight's O(estimate_size)).
     type: int
 notes:
-  - Hard links that cross the parallel split points are restored as separate files.
+  - Hard links that cross the parallel split points are extracted as separate files by two borg processes and
+    joined again afterwards (a name whose source was not restored, outside O(includes), keeps its own copy).
 seealso:
   - module: restoreops.dr.borg_repo
   - module: restoreops.dr.restic_forget_prune
@@ -272,6 +278,42 @@ verify:
       elements: str
     mismatched_count: {description: How many files differ., type: int}
     ok: {description: True when everything matched; null when no manifest was given., type: bool}
+    fidelity:
+      description:
+        - What the manifest recorded beyond the bytes, compared with the restored tree, one entry per attribute in
+          this order, V(mode) (permission bits with setuid, setgid and sticky, of files and directories), V(mtime)
+          (files and symbolic links, to the nanosecond), V(symlink) (same target), V(hardlink) (the files of one
+          hard-link group share one inode), V(acl) (POSIX ACLs), V(xattr) (the other extended attributes,
+          C(security.capability) among them) and V(sparse) (a sparse file keeps at least half of its holes).
+        - Empty when no manifest was given. A manifest recorded before these fields existed gives V(not recorded).
+        - A difference does not fail the task (the content check does); RV(verify.fidelity_ok) says whether any
+          attribute the tool keeps differs.
+      type: list
+      elements: dict
+      contains:
+        attribute:
+          description: The attribute, V(mode), V(mtime), V(symlink), V(hardlink), V(acl), V(xattr) or V(sparse).
+          type: str
+        status:
+          description:
+            - V(checked) (all compared entries match), V(differing), V(not supported by the tool) (the tool does not
+              give it back, for example the holes of sparse files with restic before 0.15; still counted), or
+              V(not recorded) (the manifest predates it).
+          type: str
+        checked: {description: Entries compared for this attribute., type: int}
+        recorded:
+          description:
+            - Entries that carried the attribute at backup time (special mode bits, an ACL, extended attributes,
+              holes, a hard link, a symbolic link; for V(mtime) every entry compared).
+          type: int
+        differing: {description: Entries that differ., type: int}
+        paths:
+          description: The first five differing paths (as recorded), in path order.
+          type: list
+          elements: str
+    fidelity_ok:
+      description: False when an attribute the tool gives back differs; null when no manifest was given.
+      type: bool
 duration:
   description: Seconds spent restoring (0 when already complete).
   returned: when restored or already complete

@@ -136,7 +136,8 @@ def test_verify_reads_both_manifest_formats(tmp_path):
         str(data / "f")]
     whole = current.read_bytes()
     comp = zlib.compressobj(_manifest.LEVEL, zlib.DEFLATED, 31)
-    trailer = comp.compress(b'{"end":true,"files":1,"bytes":7}\n') + comp.flush()
+    # one file, and its directory (recorded for its mode, ACLs and extended attributes)
+    trailer = comp.compress(b'{"end":true,"files":1,"bytes":7,"others":1}\n') + comp.flush()
     assert whole.endswith(trailer)
     for cut, problem in ((whole[:-len(trailer)], "is incomplete"), (whole[:-20], "cannot be read")):
         current.write_bytes(cut)  # a manifest cut at a gzip member boundary still decompresses: the trailer tells
@@ -381,3 +382,50 @@ def test_a_restore_point_older_than_the_rpo_is_refused():
     _restore.refuse_stale(snap, None, now)
     with pytest.raises(InputError, match="max_age_hours must be greater than 0"):
         _restore._check_params({"tool": "restic", "repository": "/r", "staging_dir": "/s", "max_age_hours": 0})
+
+
+@pytest.mark.parametrize(("version", "sparse", "unsupported"), [
+    ("restic 0.14.0 compiled with go1.19", [], ("sparse",)),
+    ("restic 0.15.0 compiled with go1.19", ["--sparse"], ()),
+    ("restic 0.18.0 compiled with go1.24", ["--sparse"], ()),
+])
+def test_restic_restores_sparse_where_it_can_and_says_what_it_cannot(tmp_path, version, sparse, unsupported):
+    module = FakeModule({}, [(0, version, ""), (0, "", "")])
+    restic = _restore.Restic(_restore.tool_runner(module, "/r", _restore.SecretSource(value="pw-unit-9"), None, None,
+                                                  "/bin/true"))
+    backend = _restore.ResticBackend(restic)
+    backend.restore(Snapshot(id="d" * 64, time="2026-03-14T02:00:00Z"), str(tmp_path), [], 1)
+    restore = module.calls[-1][0]
+    assert restore[1:4] == ["restore", "d" * 64, "--target"]
+    assert ("--sparse" in restore) == bool(sparse)
+    assert backend.unsupported_attributes() == unsupported
+
+
+def test_borg_extracts_sparse():
+    module = FakeModule({}, [(0, "", "")])
+    backend = _restore.BorgBackend(_restore.borg_cli(module, {"repository": "/r", "binary": "/bin/true"},
+                                                     _restore.SecretSource()), "/r")
+    backend.restore(Snapshot(id="e" * 64, name="host-1", time="2026-03-14T02:00:00Z"), "/tmp", [], 1)
+    cmd = module.calls[0][0]
+    assert "extract" in cmd and "--sparse" in cmd
+    assert backend.unsupported_attributes() == ()
+
+
+def test_hard_links_split_by_parallel_extraction_are_joined_again(tmp_path):
+    listing = "\n".join(json.dumps(x) for x in [
+        {"type": "-", "mode": "-rw-r--r--", "path": "srv/a/f1", "source": "", "size": 3},
+        {"type": "-", "mode": "hrw-r--r--", "path": "srv/b/link", "source": "srv/a/f1", "size": 0},
+        {"type": "-", "mode": "hrw-r--r--", "path": "srv/b/orphan", "source": "srv/not/restored", "size": 0},
+        {"type": "l", "mode": "lrwxrwxrwx", "path": "srv/b/sym", "source": "../a/f1", "linktarget": "../a/f1"},
+    ])
+    items = _restore.parse_borg_items(listing)
+    assert [i.source for i in items] == ["", "srv/a/f1", "srv/not/restored", ""]  # a symlink's target is no source
+    for rel in ("srv/a/f1", "srv/b/link", "srv/b/orphan"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(b"abc")  # as two borg processes leave them: copies
+    assert _restore.relink_hardlinks(str(tmp_path), items) == 1
+    assert os.stat(tmp_path / "srv/b/link").st_ino == os.stat(tmp_path / "srv/a/f1").st_ino
+    assert os.stat(tmp_path / "srv/a/f1").st_nlink == 2
+    assert (tmp_path / "srv/b/orphan").read_bytes() == b"abc"  # its source is not here: it keeps its copy
+    assert _restore.relink_hardlinks(str(tmp_path), items) == 0  # already one inode
+    assert sorted(p.name for p in (tmp_path / "srv/b").iterdir()) == ["link", "orphan"]
