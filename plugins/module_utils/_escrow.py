@@ -65,7 +65,7 @@ def item_options() -> dict[str, Any]:
         passphrase_file=dict(type="path", no_log=False),
         passcommand=dict(type="str", no_log=False),
         passphrase=dict(type="str", no_log=True),
-        passphrase_place=dict(type="dict", options=dict(
+        passphrase_place=dict(type="dict", no_log=False, options=dict(
             host_id=dict(type="str", required=True),
             dev=dict(type="int", required=True),
             path=dict(type="str", required=True),
