@@ -470,7 +470,7 @@ def _is_empty_place(path: str) -> bool:
 
 def put_in_place(module: Any, staging: str, includes: Sequence[str], check_mode: bool = False) -> list[dict[str, Any]]:
     """Move each verified ``<staging>/<path>`` to ``<path>``: a rename when the destination is absent or an empty
-    directory, ``rsync -aHAX`` into it otherwise (the staged copy is then removed). A path whose staged copy is gone
+    directory, ``rsync -aHAXS`` into it otherwise (the staged copy is then removed). A path whose staged copy is gone
     was put in place by an earlier run and is left alone. Returns one record per path: renamed, merged, in place."""
     placed: list[dict[str, Any]] = []
     for path in includes:
@@ -500,12 +500,12 @@ def put_in_place(module: Any, staging: str, includes: Sequence[str], check_mode:
 
 
 def _rsync_into(module: Any, src: str, dest: str) -> bool:
-    """rsync a staged tree (or file) into an existing destination, keeping links, ACLs and xattrs; True if it changed
+    """rsync a staged tree (or file) into an existing destination, keeping links, ACLs, xattrs and holes; True if it changed
     anything."""
     is_dir = os.path.isdir(src) and not os.path.islink(src)
     if is_dir:
         os.makedirs(dest, mode=0o755, exist_ok=True)
-    argv = [module.get_bin_path("rsync", required=True), "-aHAX", "--numeric-ids", "--itemize-changes",
+    argv = [module.get_bin_path("rsync", required=True), "-aHAXS", "--numeric-ids", "--itemize-changes",
             src + "/" if is_dir else src, dest + "/" if is_dir else dest]
     rc, out, err = module.run_command(argv)
     if rc != 0:

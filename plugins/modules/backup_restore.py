@@ -145,7 +145,7 @@ options:
     description:
       - After the restore is verified and marked complete, move each path of O(includes) from the staging tree to
         its real place, by a rename when the destination is absent or an empty directory, by
-        C(rsync -aHAX --numeric-ids) into it otherwise (and the staged copy removed). A path already moved by an
+        C(rsync -aHAXS --numeric-ids) into it otherwise (and the staged copy removed). A path already moved by an
         earlier run is left alone, so a re-run after an interruption finishes the job.
       - Needs O(includes). Nothing is put in place when the verification fails.
     type: bool
