@@ -500,8 +500,8 @@ def put_in_place(module: Any, staging: str, includes: Sequence[str], check_mode:
 
 
 def _rsync_into(module: Any, src: str, dest: str) -> bool:
-    """rsync a staged tree (or file) into an existing destination, keeping links, ACLs, xattrs and holes; True if it changed
-    anything."""
+    """rsync a staged tree (or file) into an existing destination, keeping links, ACLs, xattrs and holes; True if it
+    changed anything."""
     is_dir = os.path.isdir(src) and not os.path.islink(src)
     if is_dir:
         os.makedirs(dest, mode=0o755, exist_ok=True)
