@@ -93,6 +93,20 @@ def escrow_checks(result: Mapping[str, Any]) -> List[Dict[str, Any]]:
     return records
 
 
+def fidelity_checks(verify: Optional[Mapping[str, Any]], phase: str = "data") -> List[Dict[str, Any]]:
+    """One record per attribute of ``backup_restore``'s ``verify.fidelity``: ``ok`` unless it differs (an attribute
+    the tool does not keep, or one the manifest did not record, is ok and says so in ``detail``)."""
+    records = []
+    for line in (verify or {}).get("fidelity") or []:
+        status = str(line.get("status") or "")
+        detail = f"{status}: {line.get('checked', 0)} compared, {line.get('recorded', 0)} carrying it"
+        if line.get("differing"):
+            detail += f", {line['differing']} differing ({', '.join(line.get('paths') or [])})"
+        records.append({"phase": phase, "name": f"fidelity: {line.get('attribute')}", "ok": status != "differing",
+                        "detail": detail})
+    return records
+
+
 def _results(registered: Optional[Mapping[str, Any]]) -> List[Mapping[str, Any]]:
     if not registered:
         return []
@@ -267,6 +281,7 @@ class FilterModule:
             "spec_defaults": spec_defaults,
             "repository_source": repository_source,
             "escrow_checks": escrow_checks,
+            "fidelity_checks": fidelity_checks,
             "sanity_checks": sanity_checks,
             "service_checks": service_checks,
             "failed_checks": failed_checks,

@@ -38,14 +38,20 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 from ansible_collections.restoreops.dr.plugins.module_utils import _manifest, _resume, _rsnapshot
 from ansible_collections.restoreops.dr.plugins.module_utils._borg.cli import BorgCLI
 from ansible_collections.restoreops.dr.plugins.module_utils._errors import InputError, RestoreOpsError
-from ansible_collections.restoreops.dr.plugins.module_utils._manifest import Manifest, ManifestError, verify_tree, walk
+from ansible_collections.restoreops.dr.plugins.module_utils._manifest import (
+    Manifest,
+    ManifestError,
+    verify_fidelity,
+    verify_tree,
+    walk,
+)
 from ansible_collections.restoreops.dr.plugins.module_utils._paths import refuse_inside_repository, refuse_root
 from ansible_collections.restoreops.dr.plugins.module_utils._progress import (
     ChildWrites,
     ProgressReporter,
     process_writes,
 )
-from ansible_collections.restoreops.dr.plugins.module_utils._restic.cli import Restic, tool_runner
+from ansible_collections.restoreops.dr.plugins.module_utils._restic.cli import Restic, has_sparse_restore, tool_runner
 from ansible_collections.restoreops.dr.plugins.module_utils._restic.repo_files import local_repository_path
 from ansible_collections.restoreops.dr.plugins.module_utils._runner import (
     Result,
@@ -142,13 +148,37 @@ class Item:
     uid: int = -1
     gid: int = -1
     mtime: str = ""
+    source: str = ""  # a hard link (borg 1.2 lists it with mode "h..."): the member whose inode it shares
 
 
 def parse_borg_items(text: str) -> list[Item]:
     return [Item(path=d["path"], type=d.get("type", "-"), size=int(d.get("size") or 0), mode=d.get("mode", ""),
                  user=d.get("user") or "", group=d.get("group") or "", uid=int(d.get("uid", -1)),
-                 gid=int(d.get("gid", -1)), mtime=d.get("mtime", ""))
+                 gid=int(d.get("gid", -1)), mtime=d.get("mtime", ""),
+                 source=(d.get("source") or "") if str(d.get("mode", "")).startswith("h") else "")
             for d in parse_json_lines(text)]
+
+
+def relink_hardlinks(root: str, items: Iterable[Item]) -> int:
+    """Join again the hard links that parallel extraction split: a member and its ``source`` extracted by two borg
+    processes are two files with the same bytes. Each such member is replaced (atomically, by rename) with a link to
+    its source. Members whose source was not restored keep their own copy. Returns how many were joined."""
+    joined = 0
+    for item in items:
+        if not item.source:
+            continue
+        member, source = os.path.join(root, item.path), os.path.join(root, item.source)
+        try:
+            st_member, st_source = os.lstat(member), os.lstat(source)
+        except FileNotFoundError:
+            continue
+        if (st_member.st_dev, st_member.st_ino) == (st_source.st_dev, st_source.st_ino):
+            continue
+        temporary = member + ".restoreops-link"
+        os.link(source, temporary)
+        os.replace(temporary, member)
+        joined += 1
+    return joined
 
 
 def _depth(path: str) -> int:
@@ -488,6 +518,11 @@ class Backend:
         """The paths of ``includes`` (absolute, normalised) that the restore point does not hold."""
         raise NotImplementedError
 
+    def unsupported_attributes(self) -> tuple[str, ...]:
+        """What this tool does not give back (names of _manifest.ATTRIBUTES): the verification says so instead of
+        calling it a difference."""
+        return ()
+
 
 class ResticBackend(Backend):
     def __init__(self, restic: Restic, limit_download: int | None = None) -> None:
@@ -503,28 +538,36 @@ class ResticBackend(Backend):
     def method(self) -> str:
         return _resume.restic_method(self.restic.version())
 
+    def _extra(self) -> list[str]:
+        """The options of every restore this backend runs (the plain one, the resume's and the preview's): the
+        download limit, and ``--sparse`` where restic has it (0.15+), so that long runs of zeros stay holes."""
+        return [*self.limit, *(["--sparse"] if has_sparse_restore(self.restic.version()) else [])]
+
+    def unsupported_attributes(self) -> tuple[str, ...]:
+        return () if has_sparse_restore(self.restic.version()) else ("sparse",)
+
     def restore(self, snapshot: Snapshot, dest: str, includes: Sequence[str], workers: int,
                 resume: ResumeContext | None = None) -> dict[str, Any]:
         if resume is None:  # a plain restore into an empty directory (a sample, a search)
-            self.restic.restore(snapshot.id, dest, includes, extra=self.limit)
+            self.restic.restore(snapshot.id, dest, includes, extra=self._extra())
             return {"workers": 1}
         report = resume.report
         if report.method == "overwrite-if-changed":
             # restic 0.17+: an existing file of matching size and mtime is taken as restored, any other one is
             # compared blob by blob and only what differs is fetched; its summary counts what it skipped.
-            outcome = self.restic.restore(snapshot.id, dest, includes, overwrite="if-changed", extra=self.limit)
+            outcome = self.restic.restore(snapshot.id, dest, includes, overwrite="if-changed", extra=self._extra())
             summary = outcome.summary or {}
             report.kept_files = int(summary.get("files_skipped") or 0)
             report.kept_bytes = int(summary.get("bytes_skipped") or 0)
             return {"workers": 1}
         if not resume.partial:
-            self.restic.restore(snapshot.id, dest, includes, extra=self.limit)
+            self.restic.restore(snapshot.id, dest, includes, extra=self._extra())
             return {"workers": 1}
         # restic before 0.17 rewrites whatever it restores: name only the files that are not complete.
         nodes = self.restic.ls(snapshot.id, includes)
         if resume.manifest_path:
             # The manifest first (small), so that the partial tree is judged by a complete copy of it.
-            self.restic.restore(snapshot.id, dest, [_resume.restic_pattern(resume.manifest_path)], extra=self.limit)
+            self.restic.restore(snapshot.id, dest, [_resume.restic_pattern(resume.manifest_path)], extra=self._extra())
         kept, todo = self._classify(nodes, dest, resume.manifest_path, resume.threads)
         report.kept_files = len(kept)
         report.kept_bytes = sum(node.size for node in kept)
@@ -535,7 +578,7 @@ class ResticBackend(Backend):
         paths = _resume.group_paths([node.path for node in todo] + others, files, tops=includes)
         report.rerun = paths
         if paths:
-            self.restic.restore(snapshot.id, dest, [_resume.restic_pattern(p) for p in paths], extra=self.limit)
+            self.restic.restore(snapshot.id, dest, [_resume.restic_pattern(p) for p in paths], extra=self._extra())
         # restic sets a directory's metadata only when it restores the whole directory: give every directory
         # the snapshot's mode, owner and mtime, as the uninterrupted restore would have.
         restore_dir_metadata(dest, restic_dir_items(nodes))
@@ -563,7 +606,7 @@ class ResticBackend(Backend):
         report = resume.report
         if report.method == "overwrite-if-changed":
             outcome = self.restic.restore(snapshot.id, dest, includes, overwrite="if-changed",
-                                          extra=["--dry-run", *self.limit])
+                                          extra=["--dry-run", *self._extra()])
             summary = outcome.summary or {}
             report.kept_files = int(summary.get("files_skipped") or 0)
             report.kept_bytes = int(summary.get("bytes_skipped") or 0)
@@ -576,7 +619,7 @@ class ResticBackend(Backend):
         try:
             if scratch is not None and resume.manifest_path:
                 self.restic.restore(snapshot.id, scratch, [_resume.restic_pattern(resume.manifest_path)],
-                                    extra=self.limit)
+                                    extra=self._extra())
             kept, todo = self._classify(nodes, dest, resume.manifest_path, resume.threads, scratch)
         finally:
             if scratch is not None:
@@ -668,8 +711,9 @@ class BorgBackend(Backend):
         def extract(index: int) -> None:
             # borg's self-test (about half a megabyte of temporary files and a fifth of a second) already ran in
             # this module's borg list; it is not repeated for every set.
-            self.borg.run(["extract", archive, *(sets[index] or [p.strip("/") for p in includes])], cwd=dest,
-                          check=True, error=error, env={"BORG_SELFTEST": "disabled"})
+            # --sparse: all-zero chunks become holes (borg 1.2 writes them out in full otherwise).
+            self.borg.run(["extract", "--sparse", archive, *(sets[index] or [p.strip("/") for p in includes])],
+                          cwd=dest, check=True, error=error, env={"BORG_SELFTEST": "disabled"})
             with guard:
                 state["done"] = sorted({*state["done"], index})
                 _resume.write_state(state_file, state)
@@ -677,7 +721,10 @@ class BorgBackend(Backend):
         run_pool(extract, pending, max(1, workers))
         depth = int(state.get("depth") or 0)
         fixed = restore_dir_metadata(dest, [i for i in items if i.type == "d" and _depth(i.path) < depth])
-        info: dict[str, Any] = {"workers": min(max(1, workers), max(1, len(sets))), "sets": len(sets)}
+        # A hard link whose two names fell into two sets (or into sets of two runs) is two files now.
+        joined = relink_hardlinks(dest, items)
+        info: dict[str, Any] = {"workers": min(max(1, workers), max(1, len(sets))), "sets": len(sets),
+                                "hardlinks_joined": joined}
         if depth:
             info.update(split_depth=depth, upper_dirs_restored=fixed)
         return info
@@ -762,7 +809,7 @@ class RsnapshotBackend(Backend):
         return _rsnapshot.rsync_sources(self.login, self.root, snapshot.name, self.prefix, list(includes))
 
     def _rsync(self, snapshot: Snapshot, dest: str, includes: Sequence[str], *, dry_run: bool) -> Result:
-        args = ["--archive", "--hard-links", "--acls", "--xattrs", "--numeric-ids", "--delete",
+        args = ["--archive", "--hard-links", "--acls", "--xattrs", "--sparse", "--numeric-ids", "--delete",
                 f"--out-format={_rsnapshot.OUT_FORMAT}", *self.transport, *self.limit]
         if includes:
             args.append("--relative")
@@ -853,7 +900,7 @@ def _is_empty_place(path: str) -> bool:
 
 def put_in_place(module: Any, staging: str, includes: Sequence[str], check_mode: bool = False) -> list[dict[str, Any]]:
     """Move each verified ``<staging>/<path>`` to ``<path>``: a rename when the destination is absent or an empty
-    directory, ``rsync -aHAX`` into it otherwise (the staged copy is then removed). A path whose staged copy is gone
+    directory, ``rsync -aHAXS`` into it otherwise (the staged copy is then removed). A path whose staged copy is gone
     was put in place by an earlier run and is left alone. Returns one record per path: renamed, merged, in place."""
     placed: list[dict[str, Any]] = []
     for path in includes:
@@ -883,12 +930,12 @@ def put_in_place(module: Any, staging: str, includes: Sequence[str], check_mode:
 
 
 def _rsync_into(module: Any, src: str, dest: str) -> bool:
-    """rsync a staged tree (or file) into an existing destination, keeping links, ACLs and xattrs; True if it changed
-    anything."""
+    """rsync a staged tree (or file) into an existing destination, keeping links, ACLs, xattrs and holes; True if it
+    changed anything."""
     is_dir = os.path.isdir(src) and not os.path.islink(src)
     if is_dir:
         os.makedirs(dest, mode=0o755, exist_ok=True)
-    argv = [module.get_bin_path("rsync", required=True), "-aHAX", "--numeric-ids", "--itemize-changes",
+    argv = [module.get_bin_path("rsync", required=True), "-aHAXS", "--numeric-ids", "--itemize-changes",
             src + "/" if is_dir else src, dest + "/" if is_dir else dest]
     rc, out, err = module.run_command(argv)
     if rc != 0:
@@ -1091,12 +1138,14 @@ def _restore(module: Any, params: dict[str, Any], backend: Backend, snapshot: Sn
     resume.report.total_bytes = size
     result["resume"] = resume.report.as_dict()
 
-    verify: dict[str, Any] = {"checked": 0, "missing": [], "mismatched": [], "ok": None, "manifest": None}
+    verify: dict[str, Any] = {"checked": 0, "missing": [], "mismatched": [], "ok": None, "manifest": None,
+                              "fidelity": [], "fidelity_ok": None}
     if manifest:
         opened = load_manifest(os.path.join(staging, manifest.lstrip("/")))
         verify.update(verify_against_manifest(staging, opened, includes, threads=max(2, workers)))
         verify.update(manifest=manifest, manifest_format=opened.version)
         del verify["tree_files"], verify["tree_bytes"]  # counted above, while the progress file was open
+        verify.update(verify_fidelity(staging, opened, includes, backend.unsupported_attributes()))
     verify_seconds = time.monotonic() - start - restore_seconds
     result.update(restored=True, files=files, bytes=size, workers=info.get("workers", 1), verify=verify,
                   duration=round(restore_seconds, 3), verify_duration=round(verify_seconds, 3),

@@ -165,6 +165,25 @@ options:
       passcommand:
         description: A command that prints the escrowed passphrase of a V(borg) key.
         type: str
+      passphrase:
+        description: The escrowed passphrase of a V(borg) key as a value (read from where it is kept).
+        type: str
+      passphrase_place:
+        description: Where a passphrase given as a value is kept, as observed there (for the C(apart) check).
+        type: dict
+        suboptions:
+          host_id:
+            description: That host's identity, C(<machine id>/<hostname>).
+            type: str
+            required: true
+          dev:
+            description: The device number (C(st_dev)) of the filesystem holding the passphrase there.
+            type: int
+            required: true
+          path:
+            description: The passphrase file's path there.
+            type: str
+            required: true
       sha256:
         description: Kind V(file) only. The expected SHA-256 digest.
         type: str

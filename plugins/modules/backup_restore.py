@@ -15,7 +15,7 @@ description:
     succeeded. A second run finds the marker and changes nothing.
   - A run that finds a staging tree without the marker (an interrupted restore) resumes it - it keeps what was
     already restored and transfers only what is missing or wrong, then verifies the whole tree against the manifest
-    as always. How depends on the tool (RV(resume.method)).
+    (content and RV(verify.fidelity)) as always. How depends on the tool (RV(resume.method)).
   - restic 0.17 and later (V(overwrite-if-changed)) - C(restic restore --overwrite if-changed) into the existing
     tree; restic takes a file of matching size and mtime as restored and checks the content of any other existing
     file, fetching only the parts that differ.
@@ -29,9 +29,11 @@ description:
     O(borg_set_bytes)), extracted O(parallel) at a time, one C(borg extract) each. Each finished set is recorded in
     C(<staging_dir>/<snapshot id>.resume.json); a re-run removes what an unfinished set left and extracts only the
     unfinished sets. The directories above the split get their mode, owner and mtime back from the archive listing.
-  - rsnapshot (V(rsync)) - C(rsync --archive --hard-links --acls --xattrs --numeric-ids --delete) from the snapshot
-    (locally or over SSH); rsync transfers only the files whose size or mtime differ, so a re-run is a resume by
-    itself, and C(--delete) removes what a killed rsync left half-written.
+    A hard link whose two names fell into two path sets (two files after the extraction) is joined again from the
+    listing.
+  - rsnapshot (V(rsync)) - C(rsync --archive --hard-links --acls --xattrs --sparse --numeric-ids --delete) from the
+    snapshot (locally or over SSH); rsync transfers only the files whose size or mtime differ, so a re-run is a
+    resume by itself, and C(--delete) removes what a killed rsync left half-written.
   - Verifies the restored files against the checksum manifest recorded at backup time (O(manifest_path)); a
     missing or changed file fails the task and leaves the staging tree unmarked for inspection. The manifest and a
     sorted walk of the staging tree are merged as streams, so memory does not grow with the number of files (for
@@ -125,6 +127,10 @@ options:
         lines sorted by path, with size and digest per file); it is read as a stream.
       - Format 1 is the C(manifest.json) of older backups (an object whose C(files) member maps absolute paths to
         SHA-256 digests); it is read whole.
+      - A format 2 manifest recorded by this version also holds each file's mode, allocated blocks, hard-link group and
+        extended attributes (POSIX ACLs among them), and the symbolic links and directories; the restored tree is
+        compared with them too (RV(verify.fidelity)). borg extracts with C(--sparse), restic 0.15 and later restore
+        with C(--sparse) (on every restore of a resume too), rsync reads rsnapshot snapshots with C(--sparse).
     type: path
   parallel:
     description: borg extract workers (path sets extracted at the same time); V(0) uses one per core. Ignored for
@@ -168,7 +174,7 @@ options:
     description:
       - After the restore is verified and marked complete, move each path of O(includes) from the staging tree to
         its real place, by a rename when the destination is absent or an empty directory, by
-        C(rsync -aHAX --numeric-ids) into it otherwise (and the staged copy removed). A path already moved by an
+        C(rsync -aHAXS --numeric-ids) into it otherwise (and the staged copy removed). A path already moved by an
         earlier run is left alone, so a re-run after an interruption finishes the job.
       - Needs O(includes). Nothing is put in place when the verification fails.
     type: bool
@@ -212,7 +218,8 @@ options:
         example C(ssh -p 2222 -i /root/.ssh/restore_key). No secret belongs here; a key is named by its file.
     type: str
 notes:
-  - Hard links that cross the borg path sets are restored as separate files.
+  - Hard links that cross the borg path sets are extracted as separate files by two borg processes and joined
+    again afterwards (a name whose source was not restored, outside O(includes), keeps its own copy).
   - rsnapshot snapshots are not encrypted; O(password), O(password_file), O(password_command), O(cache_dir),
     O(lock_wait) and O(host) do not apply to them and are refused.
 seealso:
@@ -335,6 +342,42 @@ verify:
       elements: str
     mismatched_count: {description: How many files differ., type: int}
     ok: {description: True when everything matched; null when no manifest was given., type: bool}
+    fidelity:
+      description:
+        - What the manifest recorded beyond the bytes, compared with the restored tree, one entry per attribute in
+          this order, V(mode) (permission bits with setuid, setgid and sticky, of files and directories), V(mtime)
+          (files and symbolic links, to the nanosecond), V(symlink) (same target), V(hardlink) (the files of one
+          hard-link group share one inode), V(acl) (POSIX ACLs), V(xattr) (the other extended attributes,
+          C(security.capability) among them) and V(sparse) (a sparse file keeps at least half of its holes).
+        - Empty when no manifest was given. A manifest recorded before these fields existed gives V(not recorded).
+        - A difference does not fail the task (the content check does); RV(verify.fidelity_ok) says whether any
+          attribute the tool keeps differs.
+      type: list
+      elements: dict
+      contains:
+        attribute:
+          description: The attribute, V(mode), V(mtime), V(symlink), V(hardlink), V(acl), V(xattr) or V(sparse).
+          type: str
+        status:
+          description:
+            - V(checked) (all compared entries match), V(differing), V(not supported by the tool) (the tool does not
+              give it back, for example the holes of sparse files with restic before 0.15; still counted), or
+              V(not recorded) (the manifest predates it).
+          type: str
+        checked: {description: Entries compared for this attribute., type: int}
+        recorded:
+          description:
+            - Entries that carried the attribute at backup time (special mode bits, an ACL, extended attributes,
+              holes, a hard link, a symbolic link; for V(mtime) every entry compared).
+          type: int
+        differing: {description: Entries that differ., type: int}
+        paths:
+          description: The first five differing paths (as recorded), in path order.
+          type: list
+          elements: str
+    fidelity_ok:
+      description: False when an attribute the tool gives back differs; null when no manifest was given.
+      type: bool
 duration:
   description: Seconds spent restoring (0 when already complete).
   returned: when restored or already complete

@@ -89,6 +89,9 @@ REST_REPO="rest:http://$BACKUP_ADDR:$REST_PORT/$PROD/"
 BORG_PATH=/srv/borg/repos/$PROD
 BORG_REPO="ssh://borg@$BACKUP_ADDR:$(ssh_port "$BACKUP_ADDR")$BORG_PATH"
 ESCROW_DIR=/var/lib/restoreops/escrow
+# The borg passphrases: on the escrow host too, but on a filesystem of their own (as a secrets agent keeps them),
+# apart from the keys (key_escrow_check fails `apart` for a key and its passphrase on one host and filesystem).
+ESCROW_PASS_DIR=/var/lib/restoreops/passphrases
 
 export ANSIBLE_COLLECTIONS_PATH="${ANSIBLE_COLLECTIONS_PATH:-$ROOT/.cache/collections}"
 export ANSIBLE_INJECT_FACT_VARS=False ANSIBLE_DEPRECATION_WARNINGS=False ANSIBLE_LOCALHOST_WARNING=False
@@ -216,9 +219,10 @@ host() { # CONTAINER HOSTNAME ADDRESS [docker args...]
 }
 host "$C-backup" "$BACKUP" "$BACKUP_ADDR" -v "$D/backup/borg:/srv/borg/repos"
 # The escrow host proves the borg key against a read-only view of the server's repositories (as through a read-only
-# network mount); its escrow directory is a filesystem of its own, apart from any data.
+# network mount); its escrow directory is a filesystem of its own, apart from any data, and so is its passphrase
+# directory, apart from the keys.
 host "$C-escrow" "$ESCROW" "$ESCROW_ADDR" -v "$D/backup/borg:/srv/borg-readonly:ro" \
-  --tmpfs "$ESCROW_DIR:size=16m,mode=0700"
+  --tmpfs "$ESCROW_DIR:size=16m,mode=0700" --tmpfs "$ESCROW_PASS_DIR:size=1m,mode=0700"
 host "$C-prod" "$PROD" "$PROD_ADDR" -v "$D/offsite:/offsite"
 PG_VERSION=$(docker exec "$C-prod" sh -c 'ls /usr/lib/postgresql | sort -V | tail -n 1')
 if [ "$CONTROLLER" = 2.21 ]; then
@@ -241,6 +245,7 @@ all:
   vars:
     drill_dir: $D
     drill_escrow: $ESCROW_DIR
+    drill_escrow_passphrases: $ESCROW_PASS_DIR
     drill_pg_version: "$PG_VERSION"
     drill_secret_file: $D/secrets/restic-s3.pass
     drill_rest_secret_file: $D/secrets/restic-rest.pass

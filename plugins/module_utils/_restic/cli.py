@@ -31,6 +31,9 @@ from ansible_collections.restoreops.dr.plugins.module_utils._secrets import Secr
 
 MIN_VERSION = (0, 14, 0)
 JSON_RESTORE_VERSION = (0, 17, 0)
+# `restore --sparse` (writes long runs of zeros as holes) came with restic 0.15.0; 0.14 has no such flag and writes
+# every byte (measured with 0.14.0: a 64 MiB file with 8 KiB of data came back with 64 MiB allocated).
+SPARSE_RESTORE_VERSION = (0, 15, 0)
 OVERWRITE_CHOICES = ("always", "if-changed", "if-newer", "never")
 
 
@@ -127,6 +130,10 @@ def check_version(text: str) -> tuple[int, int, int]:
 
 def has_json_restore(version: Sequence[int]) -> bool:
     return tuple(version) >= JSON_RESTORE_VERSION
+
+
+def has_sparse_restore(version: Sequence[int]) -> bool:
+    return tuple(version) >= SPARSE_RESTORE_VERSION
 
 
 # --- failures ---------------------------------------------------------------------------------------------------

@@ -170,3 +170,20 @@ def test_sanity_checks_http_dependencies_see_a_revoked_token():
     assert records[0]["detail"] == "HTTP 403 from http://127.0.0.1:18080/v1/ping (expected 200)"
     assert records[0]["required"] and "s3cr3t" not in repr(records)
     assert records[1]["detail"].endswith("without the expected text in the answer")
+
+
+def test_fidelity_checks():
+    verify = {"fidelity": [
+        {"attribute": "mode", "status": "checked", "checked": 12, "recorded": 3, "differing": 0, "paths": []},
+        {"attribute": "acl", "status": "differing", "checked": 12, "recorded": 1, "differing": 1,
+         "paths": ["/srv/app/acl"]},
+        {"attribute": "sparse", "status": "not supported by the tool", "checked": 1, "recorded": 1, "differing": 1,
+         "paths": ["/srv/app/disk.img"]}]}
+    records = rr.fidelity_checks(verify)
+    assert [(r["name"], r["ok"]) for r in records] == [("fidelity: mode", True), ("fidelity: acl", False),
+                                                       ("fidelity: sparse", True)]
+    assert records[0] == {"phase": "data", "name": "fidelity: mode", "ok": True,
+                          "detail": "checked: 12 compared, 3 carrying it"}
+    assert records[1]["detail"] == "differing: 12 compared, 1 carrying it, 1 differing (/srv/app/acl)"
+    assert records[2]["detail"].startswith("not supported by the tool: ")
+    assert rr.fidelity_checks({}) == [] and rr.fidelity_checks(None) == []

@@ -136,7 +136,8 @@ def test_verify_reads_both_manifest_formats(tmp_path):
         str(data / "f")]
     whole = current.read_bytes()
     comp = zlib.compressobj(_manifest.LEVEL, zlib.DEFLATED, 31)
-    trailer = comp.compress(b'{"end":true,"files":1,"bytes":7}\n') + comp.flush()
+    # one file, and its directory (recorded for its mode, ACLs and extended attributes)
+    trailer = comp.compress(b'{"end":true,"files":1,"bytes":7,"others":1}\n') + comp.flush()
     assert whole.endswith(trailer)
     for cut, problem in ((whole[:-len(trailer)], "is incomplete"), (whole[:-20], "cannot be read")):
         current.write_bytes(cut)  # a manifest cut at a gzip member boundary still decompresses: the trailer tells
@@ -397,9 +398,10 @@ class _FakeBorg(FakeModule):
     """borg list answers the listing above; borg extract writes each named member's files into its cwd, and fails
     for the paths in ``fail_on`` (an interruption)."""
 
-    def __init__(self, fail_on=()):
+    def __init__(self, fail_on=(), archive=ARCHIVE, links=None):
         super().__init__({})
         self.fail_on = set(fail_on)
+        self.archive, self.links = archive, dict(links or {})  # links: member -> the path it is a hard link of
         self.extracted = []
         self.lock = threading.Lock()
 
@@ -407,15 +409,16 @@ class _FakeBorg(FakeModule):
         sub = cmd[1]
         if sub == "list":
             return 0, "\n".join(json.dumps({"path": p, "type": t, "size": s, "mode": "drwxr-x---" if t == "d"
-                                            else "-rw-r--r--", "mtime": "2026-01-01T00:00:00.000000"})
-                                for p, t, s in ARCHIVE), ""
-        assert sub == "extract", cmd
+                                            else "hrw-r--r--" if p in self.links else "-rw-r--r--",
+                                            "source": self.links.get(p, ""), "mtime": "2026-01-01T00:00:00.000000"})
+                                for p, t, s in self.archive), ""
+        assert sub == "extract" and "--sparse" in cmd, cmd
         paths = list(cmd[cmd.index("/r::host-1") + 1:])
         if self.fail_on & set(paths):
             return 2, "", '{"type": "log_message", "levelname": "ERROR", "message": "Connection closed"}'
         with self.lock:
             self.extracted.append(paths)
-        for path, kind, size in ARCHIVE:
+        for path, kind, size in self.archive:
             if kind == "-" and any(path == p or path.startswith(p + "/") for p in paths):
                 target = os.path.join(kwargs["cwd"], path)
                 os.makedirs(os.path.dirname(target), exist_ok=True)
@@ -465,6 +468,20 @@ def test_borg_sets_record_what_finished_and_a_rerun_extracts_only_the_rest(tmp_p
     assert resume.report.kept_bytes == sum(s for p, t, s in ARCHIVE if any(p in k for k in kept_sets))
     assert info["sets"] == 16 and info["split_depth"] == state["depth"]
     assert oct(os.stat(dest / "srv/app").st_mode & 0o777) == "0o750"  # the directories above the split
+
+
+@pytest.mark.usefixtures("tiny_borg_sets")
+def test_borg_sets_join_hard_links_split_between_sets_and_runs(tmp_path):
+    dest = tmp_path / ("e" * 64)
+    dest.mkdir()
+    snap = Snapshot(id="e" * 64, name="host-1", time="2026-03-14T02:00:00Z")
+    links = {"srv/app/d3/f4": "srv/app/d0/f0"}  # two sets; the link's set fails in the first run
+    with pytest.raises(RestoreOpsError):
+        _borg_backend(_FakeBorg(fail_on={"srv/app/d3/f4"}, links=links)).restore(snap, str(dest), [], 1,
+                                                                                 _ctx(False, "borg-sets"))
+    info = _borg_backend(_FakeBorg(links=links)).restore(snap, str(dest), [], 1, _ctx(True, "borg-sets"))
+    assert info["hardlinks_joined"] == 1
+    assert os.stat(dest / "srv/app/d3/f4").st_ino == os.stat(dest / "srv/app/d0/f0").st_ino
 
 
 @pytest.mark.usefixtures("tiny_borg_sets")
@@ -570,7 +587,8 @@ def _write_manifest_v1(path, content):
                              if p.startswith("/srv/app/data")}}, handle)
 
 
-def test_restic_014_resume_restores_only_what_is_missing_or_wrong(tmp_path):
+@pytest.mark.parametrize(("version", "sparse"), [("0.14.0", False), ("0.16.4", True)])
+def test_restic_014_resume_restores_only_what_is_missing_or_wrong(tmp_path, version, sparse):
     content = {f"/srv/app/data/d{d}/f{i}": bytes([65 + d]) * (100 + i) for d in range(3) for i in range(3)}
     content["/srv/app/extra"] = b"not in the manifest"
     manifest_bytes = json.dumps({"files": {p: hashlib.sha256(c).hexdigest() for p, c in content.items()
@@ -589,13 +607,14 @@ def test_restic_014_resume_restores_only_what_is_missing_or_wrong(tmp_path):
     (dest / "srv/app/data/d1/f0").write_bytes(b"\0" * 100)
     (dest / "srv/app/data/d1/f1").write_bytes(content["/srv/app/data/d1/f1"])
     (dest / "srv/app/extra").write_bytes(content["/srv/app/extra"])
-    module = _FakeRestic("0.14.0", nodes, content)
+    module = _FakeRestic(version, nodes, content)
     backend = _restore.ResticBackend(_restore.Restic(_restore.tool_runner(module, "/r", _restore.SecretSource(
         value="pw"), None, None, "/bin/true")))
     snap = Snapshot(id="f" * 64, name="ffffffff", time="2026-03-14T02:00:00Z")
     resume = _ctx(True, "missing-paths", manifest_path="/srv/app/manifest.json")
     backend.restore(snap, str(dest), ["/srv/app"], 1, resume)
     assert module.restores[0] == ["/srv/app/manifest.json"]          # the manifest first, complete
+    assert [("--sparse" in call[0]) for call in module.calls if call[0][1] == "restore"] == [sparse, sparse]
     assert module.restores[1] == ["/srv/app/data/d1/f0", "/srv/app/data/d1/f2", "/srv/app/data/d2",
                                   "/srv/app/extra"]
     assert resume.report.kept_files == 5                               # d0 x3, d1/f1, the manifest itself
@@ -614,11 +633,11 @@ def test_restic_017_resume_uses_overwrite_if_changed_and_its_summary(tmp_path):
     resume = _ctx(True, "overwrite-if-changed")
     backend.restore(snap, str(tmp_path), ["/srv"], 1, resume)
     cmd = module.calls[-1][0]
-    assert cmd[cmd.index("--overwrite") + 1] == "if-changed" and "--dry-run" not in cmd
+    assert cmd[cmd.index("--overwrite") + 1] == "if-changed" and "--dry-run" not in cmd and "--sparse" in cmd
     assert (resume.report.kept_files, resume.report.kept_bytes) == (3, 300)
     preview = _ctx(True, "overwrite-if-changed")
     backend.preview(snap, str(tmp_path), ["/srv"], preview)
-    assert "--dry-run" in module.calls[-1][0] and preview.report.transferred_bytes == 100
+    assert {"--dry-run", "--sparse"} <= set(module.calls[-1][0]) and preview.report.transferred_bytes == 100
 
 
 def test_restic_014_check_mode_reads_the_partial_tree_only(tmp_path):
@@ -776,3 +795,50 @@ def test_restic_014_check_mode_reads_a_complete_manifest_outside_staging(tmp_pat
     assert sorted(str(p) for p in tmp_path.rglob("*")) == before   # staging untouched
     assert (resume.report.kept_files, resume.report.kept_bytes) == (1, 3)
     assert sorted(resume.report.rerun) == ["/srv/b", "/srv/manifest.json"]
+
+
+@pytest.mark.parametrize(("version", "sparse", "unsupported"), [
+    ("restic 0.14.0 compiled with go1.19", [], ("sparse",)),
+    ("restic 0.15.0 compiled with go1.19", ["--sparse"], ()),
+    ("restic 0.18.0 compiled with go1.24", ["--sparse"], ()),
+])
+def test_restic_restores_sparse_where_it_can_and_says_what_it_cannot(tmp_path, version, sparse, unsupported):
+    module = FakeModule({}, [(0, version, ""), (0, "", "")])
+    restic = _restore.Restic(_restore.tool_runner(module, "/r", _restore.SecretSource(value="pw-unit-9"), None, None,
+                                                  "/bin/true"))
+    backend = _restore.ResticBackend(restic)
+    backend.restore(Snapshot(id="d" * 64, time="2026-03-14T02:00:00Z"), str(tmp_path), [], 1)
+    restore = module.calls[-1][0]
+    assert restore[1:4] == ["restore", "d" * 64, "--target"]
+    assert ("--sparse" in restore) == bool(sparse)
+    assert backend.unsupported_attributes() == unsupported
+
+
+def test_borg_extracts_sparse(tmp_path):
+    module = FakeModule({})
+    backend = _restore.BorgBackend(_restore.borg_cli(module, {"repository": "/r", "binary": "/bin/true"},
+                                                     _restore.SecretSource()), "/r")
+    backend.restore(Snapshot(id="e" * 64, name="host-1", time="2026-03-14T02:00:00Z"), str(tmp_path), [], 1)
+    extracts = [call[0] for call in module.calls if call[0][1] == "extract"]
+    assert extracts and all("--sparse" in cmd for cmd in extracts)
+    assert backend.unsupported_attributes() == ()
+
+
+def test_hard_links_split_by_parallel_extraction_are_joined_again(tmp_path):
+    listing = "\n".join(json.dumps(x) for x in [
+        {"type": "-", "mode": "-rw-r--r--", "path": "srv/a/f1", "source": "", "size": 3},
+        {"type": "-", "mode": "hrw-r--r--", "path": "srv/b/link", "source": "srv/a/f1", "size": 0},
+        {"type": "-", "mode": "hrw-r--r--", "path": "srv/b/orphan", "source": "srv/not/restored", "size": 0},
+        {"type": "l", "mode": "lrwxrwxrwx", "path": "srv/b/sym", "source": "../a/f1", "linktarget": "../a/f1"},
+    ])
+    items = _restore.parse_borg_items(listing)
+    assert [i.source for i in items] == ["", "srv/a/f1", "srv/not/restored", ""]  # a symlink's target is no source
+    for rel in ("srv/a/f1", "srv/b/link", "srv/b/orphan"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(b"abc")  # as two borg processes leave them: copies
+    assert _restore.relink_hardlinks(str(tmp_path), items) == 1
+    assert os.stat(tmp_path / "srv/b/link").st_ino == os.stat(tmp_path / "srv/a/f1").st_ino
+    assert os.stat(tmp_path / "srv/a/f1").st_nlink == 2
+    assert (tmp_path / "srv/b/orphan").read_bytes() == b"abc"  # its source is not here: it keeps its copy
+    assert _restore.relink_hardlinks(str(tmp_path), items) == 0  # already one inode
+    assert sorted(p.name for p in (tmp_path / "srv/b").iterdir()) == ["link", "orphan"]
