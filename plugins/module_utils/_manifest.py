@@ -633,13 +633,22 @@ class Manifest:
     def digests(self, wanted: Iterable[str], key: Callable[[str], str] = absolute) -> dict[str, str]:
         """The digests of the entries whose ``key(path)`` is one of ``wanted``, by that key; memory holds those only
         (a format 2 manifest is read through once)."""
+        return self.digests_and_links(wanted, key)[0]
+
+    def digests_and_links(self, wanted: Iterable[str], key: Callable[[str], str] = absolute
+                          ) -> tuple[dict[str, str], list[list[str]]]:
+        """:meth:`digests`, and the hard-link groups recorded among those entries (the names, by key, of each group
+        with two or more of them; none in a manifest recorded without the fidelity fields)."""
         want = set(wanted)
         found: dict[str, str] = {}
+        groups: dict[str, list[str]] = {}
         for entry in self.entries():
             name = key(entry.path)
             if name in want:
                 found[name] = entry.sha256
-        return found
+                if entry.link:
+                    groups.setdefault(entry.link, []).append(name)
+        return found, [names for names in groups.values() if len(names) > 1]
 
 
 # --- recording ---------------------------------------------------------------------------------------------------

@@ -578,6 +578,10 @@ class ResticBackend(Backend):
         paths = _resume.group_paths([node.path for node in todo] + others, files, tops=includes)
         report.rerun = paths
         if paths:
+            # restic 0.14 drops a hard link's second name when that name already exists (measured: gone, exit 0), and
+            # rewrites whatever it restores anyway: what it restores again is removed first.
+            for path in paths:
+                _remove_path(dest + path)
             self.restic.restore(snapshot.id, dest, [_resume.restic_pattern(p) for p in paths], extra=self._extra())
         # restic sets a directory's metadata only when it restores the whole directory: give every directory
         # the snapshot's mode, owner and mtime, as the uninterrupted restore would have.
@@ -592,15 +596,18 @@ class ResticBackend(Backend):
         files = [_resume.FileNode(str(n["path"]), int(n.get("size") or 0), _mtime_ns(n.get("mtime")))
                  for n in nodes if n.get("type") == "file"]
         digests: dict[str, str] = {}
+        groups: list[list[str]] = []
         if manifest_path:
             try:
-                digests = Manifest((manifest_root or dest) + manifest_path).digests(node.path for node in files)
+                digests, groups = Manifest((manifest_root or dest) + manifest_path).digests_and_links(
+                    node.path for node in files)
             except (OSError, ManifestError):
                 digests = {}  # not in the snapshot or unreadable: files are judged by size and mtime alone
         matching = _hash_matches(dest, [(node.path, digests[node.path]) for node in files if node.path in digests
                                         and _size_of(dest + node.path) == node.size], threads)
-        return _resume.classify(files, lambda path: _lstat(dest + path), digests,
-                                lambda path, _digest: path in matching)
+        kept, todo = _resume.classify(files, lambda path: _lstat(dest + path), digests,
+                                      lambda path, _digest: path in matching)
+        return _resume.with_link_groups(kept, todo, groups)
 
     def preview(self, snapshot: Snapshot, dest: str, includes: Sequence[str], resume: ResumeContext) -> None:
         report = resume.report

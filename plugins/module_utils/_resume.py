@@ -98,6 +98,15 @@ def classify(nodes: Iterable[FileNode], local_stat: Callable[[str], os.stat_resu
     return kept, todo
 
 
+def with_link_groups(kept: Sequence[FileNode], todo: Sequence[FileNode], groups: Iterable[Sequence[str]]
+                     ) -> tuple[list[FileNode], list[FileNode]]:
+    """(kept, todo) with every name of a hard-link group to do when one of its names is (pure): restic restores
+    names as one inode only when it restores them together, so a kept name goes again with its missing partner."""
+    pending = {node.path for node in todo}
+    again = {name for names in groups if pending.intersection(names) for name in names}
+    return [n for n in kept if n.path not in again], [*todo, *(n for n in kept if n.path in again)]
+
+
 def _parent(path: str) -> str:
     return os.path.dirname(path.rstrip("/")) or "/"
 

@@ -22,9 +22,9 @@ description:
   - restic before 0.17 (V(missing-paths)), which rewrites whatever it restores - the partial tree is compared with
     C(restic ls --json) and the manifest (its own copy restored first); a file is kept when its SHA-256 matches the
     manifest, or, for a file the manifest does not list, when its size and mtime match the snapshot (restic sets
-    the mtime last). The other files are restored again with at most 200 C(--include) patterns (a directory whose
-    files are all missing is named once; more paths are grouped by directory). Directories then get the snapshot's
-    mode, owner and mtime.
+    the mtime last). The other files, with the other names of their hard links (from a manifest that records them),
+    are removed and restored again with at most 200 C(--include) patterns (a directory whose files are all missing
+    is named once; more paths are grouped by directory). Directories then get the snapshot's mode, owner and mtime.
   - borg (V(borg-sets)) - the archive is cut into disjoint path sets (16 per worker, at most 64, none below
     O(borg_set_bytes)), extracted O(parallel) at a time, one C(borg extract) each. Each finished set is recorded in
     C(<staging_dir>/<snapshot id>.resume.json); a re-run removes what an unfinished set left and extracts only the

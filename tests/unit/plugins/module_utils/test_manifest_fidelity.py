@@ -99,6 +99,16 @@ def test_the_recording_holds_each_kind(recorded):
     assert [r.path for r in manifest.records()] == keys
 
 
+def test_digests_and_links_name_the_hard_link_groups_among_the_wanted(recorded):
+    src, out = recorded
+    manifest = m.Manifest(str(out))
+    wanted = [f"{src}/hard1", f"{src}/sticky/hard2", f"{src}/old"]
+    digests, groups = manifest.digests_and_links(wanted)
+    assert set(digests) == set(wanted) and digests == manifest.digests(wanted)
+    assert groups == [[f"{src}/hard1", f"{src}/sticky/hard2"]]
+    assert manifest.digests_and_links([f"{src}/hard1", f"{src}/old"])[1] == []  # a group of one name is none
+
+
 def test_a_faithful_copy_checks_every_attribute(recorded, tmp_path):
     src, out = recorded
     restored = tmp_path / "restored"

@@ -556,6 +556,8 @@ class _FakeRestic(FakeModule):
 
     def run_command(self, cmd, **kwargs):
         self.calls.append((cmd, kwargs))
+        if self.on_run is not None:
+            self.on_run(cmd, kwargs)
         sub = cmd[1]
         if sub == "version":
             return 0, f"restic {self.version} compiled with go1.19", ""
@@ -607,7 +609,15 @@ def test_restic_014_resume_restores_only_what_is_missing_or_wrong(tmp_path, vers
     (dest / "srv/app/data/d1/f0").write_bytes(b"\0" * 100)
     (dest / "srv/app/data/d1/f1").write_bytes(content["/srv/app/data/d1/f1"])
     (dest / "srv/app/extra").write_bytes(content["/srv/app/extra"])
+    removed = []  # what was still in staging when restic was asked to restore it again
+
+    def before_restore(cmd, _kwargs):
+        if cmd[1] == "restore" and len(module.restores) == 1:
+            removed.extend(str(dest) + cmd[i + 1] for i, arg in enumerate(cmd)
+                           if arg == "--include" and os.path.lexists(str(dest) + cmd[i + 1]))
+
     module = _FakeRestic(version, nodes, content)
+    module.on_run = before_restore
     backend = _restore.ResticBackend(_restore.Restic(_restore.tool_runner(module, "/r", _restore.SecretSource(
         value="pw"), None, None, "/bin/true")))
     snap = Snapshot(id="f" * 64, name="ffffffff", time="2026-03-14T02:00:00Z")
@@ -618,6 +628,7 @@ def test_restic_014_resume_restores_only_what_is_missing_or_wrong(tmp_path, vers
     assert module.restores[1] == ["/srv/app/data/d1/f0", "/srv/app/data/d1/f2", "/srv/app/data/d2",
                                   "/srv/app/extra"]
     assert resume.report.kept_files == 5                               # d0 x3, d1/f1, the manifest itself
+    assert not [p for p in removed if p.startswith(str(dest))]          # nothing restored again was left in place
     assert (dest / "srv/app/data/d1/f0").read_bytes() == content["/srv/app/data/d1/f0"]
     assert oct(os.stat(dest / "srv/app").st_mode & 0o777) == "0o750"  # directories get the snapshot's mode
     assert int(os.stat(dest / "srv/app").st_mtime) == int(dt.datetime(2026, 3, 14, 2, tzinfo=dt.UTC).timestamp())

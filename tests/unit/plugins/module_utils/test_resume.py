@@ -131,3 +131,13 @@ def test_report_as_dict_lists_a_bounded_rerun():
     data = report.as_dict()
     assert data["method"] == "missing-paths" and data["rerun_count"] == 50 and len(data["rerun"]) == 20
     assert {"kept_files", "kept_bytes", "transferred_bytes", "total_bytes"} <= set(data)
+
+
+def test_with_link_groups_sends_a_kept_name_again_with_its_missing_partner():
+    kept = [FileNode("/a/h1", 3, 1), FileNode("/a/other", 1, 1), FileNode("/b/g1", 2, 1), FileNode("/b/g2", 2, 1)]
+    todo = [FileNode("/c/h2", 3, 1)]
+    groups = [["/a/h1", "/c/h2"], ["/b/g1", "/b/g2"]]
+    again_kept, again_todo = _resume.with_link_groups(kept, todo, groups)
+    assert [n.path for n in again_kept] == ["/a/other", "/b/g1", "/b/g2"]  # a group with nothing to do stays
+    assert [n.path for n in again_todo] == ["/c/h2", "/a/h1"]
+    assert _resume.with_link_groups(kept, todo, []) == (kept, todo)
