@@ -581,7 +581,10 @@ class ResticBackend(Backend):
             # restic 0.14 drops a hard link's second name when that name already exists (measured: gone, exit 0), and
             # rewrites whatever it restores anyway: what it restores again is removed first.
             for path in paths:
-                _remove_path(dest + path)
+                if path.strip("/"):
+                    _remove_path(dest + path)
+                else:
+                    _empty_dir(dest)  # "/": everything (the staging directory itself stays)
             self.restic.restore(snapshot.id, dest, [_resume.restic_pattern(p) for p in paths], extra=self._extra())
         # restic sets a directory's metadata only when it restores the whole directory: give every directory
         # the snapshot's mode, owner and mtime, as the uninterrupted restore would have.

@@ -568,8 +568,8 @@ class _FakeRestic(FakeModule):
         includes = [cmd[i + 1] for i, a in enumerate(cmd) if a == "--include"]
         self.restores.append(includes)
         for node in self.nodes:
-            if node["type"] == "file" and (not includes or any(node["path"] == p or node["path"].startswith(p + "/")
-                                                               for p in includes)):
+            if node["type"] == "file" and (not includes or any(
+                    node["path"] == p or node["path"].startswith(p.rstrip("/") + "/") for p in includes)):
                 path = target + node["path"]
                 os.makedirs(os.path.dirname(path), exist_ok=True)
                 with open(path, "wb") as handle:
@@ -632,6 +632,20 @@ def test_restic_014_resume_restores_only_what_is_missing_or_wrong(tmp_path, vers
     assert (dest / "srv/app/data/d1/f0").read_bytes() == content["/srv/app/data/d1/f0"]
     assert oct(os.stat(dest / "srv/app").st_mode & 0o777) == "0o750"  # directories get the snapshot's mode
     assert int(os.stat(dest / "srv/app").st_mtime) == int(dt.datetime(2026, 3, 14, 2, tzinfo=dt.UTC).timestamp())
+
+
+def test_restic_014_resume_of_everything_keeps_the_staging_directory(tmp_path):
+    content = {"/a": b"abc", "/b": b"defg"}
+    dest = tmp_path / "snap"
+    dest.mkdir(mode=0o700)
+    (dest / "a").write_bytes(b"\0\0\0")  # preallocated, mtime never set: to do, as /b
+    module = _FakeRestic("0.14.0", [_restic_node(p, size=len(c)) for p, c in content.items()], content)
+    backend = _restore.ResticBackend(_restore.Restic(_restore.tool_runner(module, "/r", _restore.SecretSource(
+        value="pw"), None, None, "/bin/true")))
+    resume = _ctx(True, "missing-paths")
+    backend.restore(Snapshot(id="f" * 64, time="2026-03-14T02:00:00Z"), str(dest), [], 1, resume)
+    assert resume.report.rerun == ["/"] and module.restores == [["/"]]
+    assert (dest / "a").read_bytes() == b"abc" and oct(dest.stat().st_mode & 0o777) == "0o700"
 
 
 def test_restic_017_resume_uses_overwrite_if_changed_and_its_summary(tmp_path):
