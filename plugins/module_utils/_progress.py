@@ -311,8 +311,9 @@ def watch_jobs(jobs: List[Dict[str, Any]], async_dir: str, wait: float, *, tick:
         if any(state is not False for state in states.values()) or clock() >= deadline:
             break
         sleep(tick)
+    # "ended", not "finished": ansible-core 2.21 turns a result's "finished" into a boolean (the async key).
     return {
-        "finished": [jid for jid, state in states.items() if state],
+        "ended": [jid for jid, state in states.items() if state],
         "missing": [jid for jid, state in states.items() if state is None],
         "running": [jid for jid, state in states.items() if state is False],
         "progress": {job["jid"]: read_progress_file(job.get("progress_file")) for job in jobs},

@@ -873,6 +873,18 @@ def borg_cli(module: Any, params: Mapping[str, Any], secret: SecretSource) -> Bo
                    key_file=params.get("key_file"), lock_wait=params.get("lock_wait"), extra_env=params.get("env"))
 
 
+# How backup_restore and backup_known_good open a repository (their documentation: the backup_access fragment).
+ACCESS_OPTIONS: dict[str, dict[str, Any]] = {
+    "password": {"type": "str", "no_log": True, "aliases": ["passphrase"]},
+    "password_file": {"type": "path", "no_log": False, "aliases": ["passphrase_file"]},
+    "password_command": {"type": "str", "no_log": False, "aliases": ["passcommand"]},
+    "key_file": {"type": "path", "no_log": False},
+    "env": {"type": "dict", "default": {}, "no_log": True},
+    "cache_dir": {"type": "path"},
+    "binary": {"type": "str"},
+}
+
+
 # --- the module's main --------------------------------------------------------------------------------------------
 
 

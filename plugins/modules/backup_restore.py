@@ -44,6 +44,7 @@ author:
   - restoreops.dr contributors (@restoreops)
 extends_documentation_fragment:
   - restoreops.dr.attributes
+  - restoreops.dr.backup_access
 attributes:
   check_mode:
     support: full
@@ -137,34 +138,9 @@ options:
       restic and rsnapshot.
     type: int
     default: 0
-  password:
-    description: The repository password or passphrase.
-    type: str
-    aliases: [passphrase]
-  password_file:
-    description: File whose first line is the password.
-    type: path
-    aliases: [passphrase_file]
-  password_command:
-    description: Command that prints the password (run by the tool itself).
-    type: str
-    aliases: [passcommand]
-  key_file:
-    description: borg keyfile-mode key (for example the escrowed copy), given to borg as C(BORG_KEY_FILE).
-    type: path
-  env:
-    description: Extra environment for the tool, such as backend credentials (C(AWS_ACCESS_KEY_ID)).
-    type: dict
-    default: {}
-  cache_dir:
-    description: restic cache directory.
-    type: path
   lock_wait:
     description: Seconds borg waits for a repository lock.
     type: int
-  binary:
-    description: Path or name of the borg/restic executable.
-    type: str
   limit_download:
     description:
       - restic and rsnapshot - cap the download rate (KiB/s), to leave bandwidth to the systems still serving
@@ -441,6 +417,7 @@ tool_version:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.restoreops.dr.plugins.module_utils._errors import run_module
+from ansible_collections.restoreops.dr.plugins.module_utils._restore import ACCESS_OPTIONS
 from ansible_collections.restoreops.dr.plugins.module_utils._restore import main as restore_main
 
 
@@ -449,6 +426,7 @@ def main() -> None:
         argument_spec={
             "tool": {"type": "str", "required": True, "choices": ["borg", "restic", "rsnapshot"]},
             "repository": {"type": "str", "required": True},
+            **ACCESS_OPTIONS,
             "snapshot": {"type": "str", "default": "latest"},
             "before": {"type": "str"},
             "host": {"type": "str"},
@@ -458,14 +436,7 @@ def main() -> None:
             "staging_dir": {"type": "path", "required": True},
             "manifest_path": {"type": "path"},
             "parallel": {"type": "int", "default": 0},
-            "password": {"type": "str", "no_log": True, "aliases": ["passphrase"]},
-            "password_file": {"type": "path", "no_log": False, "aliases": ["passphrase_file"]},
-            "password_command": {"type": "str", "no_log": False, "aliases": ["passcommand"]},
-            "key_file": {"type": "path", "no_log": False},
-            "env": {"type": "dict", "default": {}, "no_log": True},
-            "cache_dir": {"type": "path"},
             "lock_wait": {"type": "int"},
-            "binary": {"type": "str"},
             "estimate_size": {"type": "bool", "default": False},
             "put_in_place": {"type": "bool", "default": False},
             "limit_download": {"type": "int"},
