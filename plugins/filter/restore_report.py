@@ -107,6 +107,19 @@ def fidelity_checks(verify: Optional[Mapping[str, Any]], phase: str = "data") ->
     return records
 
 
+def data_summary(data: Optional[Mapping[str, Any]]) -> Dict[str, Any]:
+    """What the report keeps of the data phase: whether this run resumed an interrupted restore and what that moved
+    (``resume``, with ``transferred_ratio``, the share of the total bytes this run transferred), and the fidelity
+    lines of the verification (one per attribute)."""
+    data = dict(data or {})
+    resumed = str(data.get("resumed")).lower() == "true"
+    resume = dict(data.get("resume") or {}) if resumed else {}
+    total = resume.get("total_bytes") or 0
+    if resume and total:
+        resume["transferred_ratio"] = round(float(resume.get("transferred_bytes") or 0) / float(total), 3)
+    return {"resumed": resumed, "resume": resume, "fidelity": list(data.get("fidelity") or [])}
+
+
 def _results(registered: Optional[Mapping[str, Any]]) -> List[Mapping[str, Any]]:
     if not registered:
         return []
@@ -272,6 +285,7 @@ def restore_report(state: Mapping[str, Any]) -> Dict[str, Any]:
             "postgresql_seconds": round(incident - pg_time) if pg_time is not None else None,
         },
         "progress": dict(state.get("progress") or {}),
+        "data": data_summary(state.get("data")),
     }
 
 

@@ -635,6 +635,11 @@ class Manifest:
         (a format 2 manifest is read through once)."""
         return self.digests_and_links(wanted, key)[0]
 
+    def carrying_xattrs(self, wanted: Iterable[str], key: Callable[[str], str] = absolute) -> set[str]:
+        """The names, by key, among ``wanted`` whose entries recorded extended attributes (ACLs among them)."""
+        want = set(wanted)
+        return {name for entry in self.entries() if entry.xattrs and (name := key(entry.path)) in want}
+
     def digests_and_links(self, wanted: Iterable[str], key: Callable[[str], str] = absolute
                           ) -> tuple[dict[str, str], list[list[str]]]:
         """:meth:`digests`, and the hard-link groups recorded among those entries (the names, by key, of each group

@@ -33,7 +33,7 @@ import tempfile
 import threading
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Container, Iterable, Iterator, Mapping, Sequence
 
 from ansible_collections.restoreops.dr.plugins.module_utils import _manifest, _resume, _rsnapshot
 from ansible_collections.restoreops.dr.plugins.module_utils._borg.cli import BorgCLI
@@ -469,6 +469,28 @@ def go_mode_bits(mode: int) -> int:
     return bits
 
 
+def restore_file_metadata(root: str, nodes: Iterable[Mapping[str, Any]], paths: Container[str]) -> int:
+    """Give the files of a ``restic ls --json`` listing named in ``paths`` their owner, mode (setuid and setgid
+    after the owner, which clears them) and mtime under ``root``, as restic would have at the end of its restore."""
+    count = 0
+    for node in nodes:
+        path = str(node.get("path") or "")
+        if node.get("type") != "file" or path not in paths:
+            continue
+        target = root + path
+        uid, gid = int(node.get("uid", -1)), int(node.get("gid", -1))
+        if uid >= 0 and gid >= 0:
+            os.chown(target, uid, gid, follow_symlinks=False)
+        if "mode" in node:
+            os.chmod(target, go_mode_bits(int(node["mode"])))
+        mtime = _mtime_ns(node.get("mtime"))
+        if mtime is not None:
+            atime = _mtime_ns(node.get("atime"))
+            os.utime(target, ns=(atime if atime is not None else mtime, mtime), follow_symlinks=False)
+        count += 1
+    return count
+
+
 def restic_dir_items(nodes: Iterable[Mapping[str, Any]]) -> list[Item]:
     """The directories of a ``restic ls --json`` listing as :class:`Item` (relative path, mode, ids, mtime)."""
     items = []
@@ -568,7 +590,7 @@ class ResticBackend(Backend):
         if resume.manifest_path:
             # The manifest first (small), so that the partial tree is judged by a complete copy of it.
             self.restic.restore(snapshot.id, dest, [_resume.restic_pattern(resume.manifest_path)], extra=self._extra())
-        kept, todo = self._classify(nodes, dest, resume.manifest_path, resume.threads)
+        kept, todo, fix = self._classify(nodes, dest, resume.manifest_path, resume.threads)
         report.kept_files = len(kept)
         report.kept_bytes = sum(node.size for node in kept)
         resume.on_kept(report.kept_bytes)
@@ -586,31 +608,39 @@ class ResticBackend(Backend):
                 else:
                     _empty_dir(dest)  # "/": everything (the staging directory itself stays)
             self.restic.restore(snapshot.id, dest, [_resume.restic_pattern(p) for p in paths], extra=self._extra())
+        # Kept files the killed restic had written but not finished: the snapshot's mode, owner and mtime.
+        restore_file_metadata(dest, nodes, {node.path for node in fix})
         # restic sets a directory's metadata only when it restores the whole directory: give every directory
         # the snapshot's mode, owner and mtime, as the uninterrupted restore would have.
         restore_dir_metadata(dest, restic_dir_items(nodes))
         return {"workers": 1}
 
     def _classify(self, nodes: Sequence[Mapping[str, Any]], dest: str, manifest_path: str | None,
-                  threads: int, manifest_root: str | None = None) -> tuple[list[_resume.FileNode],
-                                                                           list[_resume.FileNode]]:
-        """(kept, todo) of the snapshot's files against the partial tree in ``dest``; the manifest is read from
-        ``manifest_root`` (``dest`` by default) + ``manifest_path``."""
+                  threads: int, manifest_root: str | None = None
+                  ) -> tuple[list[_resume.FileNode], list[_resume.FileNode], list[_resume.FileNode]]:
+        """(kept, todo, fix) of the snapshot's files against the partial tree in ``dest``, ``fix`` being the kept
+        files that still need the snapshot's mode, owner and mtime (_resume.metadata_to_apply); the manifest is read
+        from ``manifest_root`` (``dest`` by default) + ``manifest_path``."""
         files = [_resume.FileNode(str(n["path"]), int(n.get("size") or 0), _mtime_ns(n.get("mtime")))
                  for n in nodes if n.get("type") == "file"]
         digests: dict[str, str] = {}
         groups: list[list[str]] = []
+        carrying: set[str] = set()
         if manifest_path:
             try:
-                digests, groups = Manifest((manifest_root or dest) + manifest_path).digests_and_links(
-                    node.path for node in files)
+                opened = Manifest((manifest_root or dest) + manifest_path)
+                digests, groups = opened.digests_and_links(node.path for node in files)
+                carrying = opened.carrying_xattrs(node.path for node in files)
             except (OSError, ManifestError):
                 digests = {}  # not in the snapshot or unreadable: files are judged by size and mtime alone
         matching = _hash_matches(dest, [(node.path, digests[node.path]) for node in files if node.path in digests
                                         and _size_of(dest + node.path) == node.size], threads)
         kept, todo = _resume.classify(files, lambda path: _lstat(dest + path), digests,
                                       lambda path, _digest: path in matching)
-        return _resume.with_link_groups(kept, todo, groups)
+        done, fix, again = _resume.metadata_to_apply(kept, lambda path: _lstat(dest + path), carrying)
+        kept, todo = _resume.with_link_groups(done + fix, todo + again, groups)
+        still = {node.path for node in kept}
+        return kept, todo, [node for node in fix if node.path in still]
 
     def preview(self, snapshot: Snapshot, dest: str, includes: Sequence[str], resume: ResumeContext) -> None:
         report = resume.report
@@ -630,7 +660,7 @@ class ResticBackend(Backend):
             if scratch is not None and resume.manifest_path:
                 self.restic.restore(snapshot.id, scratch, [_resume.restic_pattern(resume.manifest_path)],
                                     extra=self._extra())
-            kept, todo = self._classify(nodes, dest, resume.manifest_path, resume.threads, scratch)
+            kept, todo, _fix = self._classify(nodes, dest, resume.manifest_path, resume.threads, scratch)
         finally:
             if scratch is not None:
                 shutil.rmtree(scratch, ignore_errors=True)

@@ -25,7 +25,7 @@ import json
 import os
 import stat
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Container, Iterable, Mapping, Sequence
 
 RESTIC_OVERWRITE_VERSION = (0, 17, 0)
 METHODS = ("overwrite-if-changed", "missing-paths", "borg-sets", "rsync")
@@ -96,6 +96,28 @@ def classify(nodes: Iterable[FileNode], local_stat: Callable[[str], os.stat_resu
         else:
             (kept if complete_by_metadata(node, st) else todo).append(node)
     return kept, todo
+
+
+def metadata_to_apply(kept: Sequence[FileNode], local_stat: Callable[[str], os.stat_result | None],
+                      carrying_xattrs: Container[str]) -> tuple[list[FileNode], list[FileNode], list[FileNode]]:
+    """(done, fix, again) of the kept files (pure but for ``local_stat``).
+
+    restic sets a file's mode, owner, extended attributes and, last, its mtime only after all content is written,
+    so a file kept for its content but whose mtime is not the snapshot's never got them (a killed restic leaves
+    0600 files stamped with the time of the restore). Such a file is given the listing's mode, owner and mtime
+    (``fix``), unless the manifest says it carries extended attributes (ACLs, capabilities), which the listing does
+    not hold: it is restored again (``again``). The others are ``done``."""
+    done: list[FileNode] = []
+    fix: list[FileNode] = []
+    again: list[FileNode] = []
+    for node in kept:
+        if complete_by_metadata(node, local_stat(node.path)):
+            done.append(node)
+        elif node.path in carrying_xattrs:
+            again.append(node)
+        else:
+            fix.append(node)
+    return done, fix, again
 
 
 def with_link_groups(kept: Sequence[FileNode], todo: Sequence[FileNode], groups: Iterable[Sequence[str]]

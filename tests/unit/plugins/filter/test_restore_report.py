@@ -187,3 +187,25 @@ def test_fidelity_checks():
     assert records[1]["detail"] == "differing: 12 compared, 1 carrying it, 1 differing (/srv/app/acl)"
     assert records[2]["detail"].startswith("not supported by the tool: ")
     assert rr.fidelity_checks({}) == [] and rr.fidelity_checks(None) == []
+
+
+def test_data_summary_keeps_the_resume_figure_only_for_a_resumed_run():
+    resume = {"method": "overwrite-if-changed", "kept_files": 5, "kept_bytes": 6291456,
+              "transferred_bytes": 2097152, "total_bytes": 8388608}
+    fidelity = [{"attribute": "mode", "status": "checked", "checked": 3, "recorded": 3, "differing": 0}]
+    summary = rr.data_summary({"resumed": True, "resume": resume, "fidelity": fidelity})
+    assert summary["resumed"] is True and summary["resume"]["transferred_ratio"] == 0.25
+    assert summary["resume"]["kept_files"] == 5 and summary["fidelity"] == fidelity
+    # Templated state may carry the boolean as text; a fresh restore's resume record is not a resume figure.
+    assert rr.data_summary({"resumed": "False", "resume": resume})["resume"] == {}
+    assert rr.data_summary({"resumed": "True", "resume": dict(resume, total_bytes=0)})["resume"].get(
+        "transferred_ratio") is None
+    assert rr.data_summary(None) == {"resumed": False, "resume": {}, "fidelity": []}
+
+
+def test_the_report_carries_the_data_summary():
+    state = {"started": 1000.0, "now": 1100.0, "checks": [], "phases": [],
+             "data": {"resumed": True, "resume": {"transferred_bytes": 1, "total_bytes": 4}, "fidelity": []}}
+    report = rr.restore_report(state)
+    assert report["data"]["resume"]["transferred_ratio"] == 0.25
+    assert rr.restore_report({"started": 1000.0, "now": 1100.0})["data"]["resumed"] is False

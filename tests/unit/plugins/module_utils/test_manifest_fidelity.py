@@ -109,6 +109,14 @@ def test_digests_and_links_name_the_hard_link_groups_among_the_wanted(recorded):
     assert manifest.digests_and_links([f"{src}/hard1", f"{src}/old"])[1] == []  # a group of one name is none
 
 
+def test_carrying_xattrs_names_the_wanted_entries_with_acls_or_other_attributes(recorded):
+    src, out = recorded
+    manifest = m.Manifest(str(out))
+    wanted = [f"{src}/acl", f"{src}/cap", f"{src}/xattr", f"{src}/old", f"{src}/hard1"]
+    assert manifest.carrying_xattrs(wanted) == {f"{src}/acl", f"{src}/cap", f"{src}/xattr"}
+    assert manifest.carrying_xattrs([f"{src}/old"]) == set()
+
+
 def test_a_faithful_copy_checks_every_attribute(recorded, tmp_path):
     src, out = recorded
     restored = tmp_path / "restored"

@@ -605,6 +605,7 @@ def test_restic_014_resume_restores_only_what_is_missing_or_wrong(tmp_path, vers
     for i in range(3):
         (dest / "srv/app/data/d0").mkdir(parents=True, exist_ok=True)
         (dest / f"srv/app/data/d0/f{i}").write_bytes(content[f"/srv/app/data/d0/f{i}"])
+        os.chmod(dest / f"srv/app/data/d0/f{i}", 0o600)
     (dest / "srv/app/data/d1").mkdir(parents=True)
     (dest / "srv/app/data/d1/f0").write_bytes(b"\0" * 100)
     (dest / "srv/app/data/d1/f1").write_bytes(content["/srv/app/data/d1/f1"])
@@ -632,6 +633,11 @@ def test_restic_014_resume_restores_only_what_is_missing_or_wrong(tmp_path, vers
     assert (dest / "srv/app/data/d1/f0").read_bytes() == content["/srv/app/data/d1/f0"]
     assert oct(os.stat(dest / "srv/app").st_mode & 0o777) == "0o750"  # directories get the snapshot's mode
     assert int(os.stat(dest / "srv/app").st_mtime) == int(dt.datetime(2026, 3, 14, 2, tzinfo=dt.UTC).timestamp())
+    # The kept files were written by the killed restic but never finished (0600, the time of the restore): they get
+    # the snapshot's mode and mtime, as restic gives them at the end of a restore.
+    for kept in ("srv/app/data/d0/f0", "srv/app/data/d1/f1"):
+        st = os.stat(dest / kept)
+        assert oct(st.st_mode & 0o7777) == "0o644" and st.st_mtime_ns == _restore._mtime_ns("2026-03-14T02:00:00.123456789Z")
 
 
 def test_restic_014_resume_of_everything_keeps_the_staging_directory(tmp_path):

@@ -55,6 +55,21 @@ def test_classify_keeps_manifest_matches_and_finished_metadata(tmp_path):
     assert hashed == ["/good", "/gap"]  # only same-size files listed in the manifest are read
 
 
+def test_metadata_to_apply_fixes_unfinished_files_and_restores_those_with_xattrs_again(tmp_path):
+    stamp = 1_700_000_000_000_000_000
+    _stat(tmp_path, "finished", b"a", stamp)   # restic finished it: its mtime is the snapshot's
+    _stat(tmp_path, "plain", b"b")              # content complete, metadata never applied, no xattrs recorded
+    _stat(tmp_path, "acl", b"c")                # the same, but the manifest recorded an ACL: the listing lacks it
+    nodes = [FileNode("/finished", 1, stamp), FileNode("/plain", 1, stamp), FileNode("/acl", 1, stamp)]
+
+    def local(path):
+        return os.lstat(str(tmp_path) + path)
+
+    done, fix, again = _resume.metadata_to_apply(nodes, local, {"/acl"})
+    assert ([n.path for n in done], [n.path for n in fix], [n.path for n in again]) == (
+        ["/finished"], ["/plain"], ["/acl"])
+
+
 def test_complete_by_metadata_needs_a_regular_file_and_an_mtime(tmp_path):
     path = _stat(tmp_path, "f", b"x", 1_000_000_000)
     st = os.lstat(path)
