@@ -216,13 +216,22 @@ class FakeClock:
         self.now += seconds
 
 
-def recovery_with(tmp_path, ready=True, signal=True):
+def recovery_with(tmp_path, ready=True, signal=True, in_recovery=()):
+    """A recovery whose pg_isready answers ``ready`` and whose pg_is_in_recovery() answers the items of
+    ``in_recovery`` in turn, then ``f``."""
     opts = _pitr.options_from_params(params(tmp_path, timeout=30))
     os.makedirs(opts.data_dir, exist_ok=True)
     if signal:
         (tmp_path / "data" / "recovery.signal").write_text("")
     clock = FakeClock()
-    rec = _pitr.Recovery(opts, lambda argv: (0 if ready else 2, "", ""), clock=clock, sleep=clock.sleep, poll=1)
+    answers = iter(in_recovery)
+
+    def run(argv):
+        if "SELECT pg_is_in_recovery()" in argv:
+            return 0, next(answers, "f") + "\n", ""
+        return (0 if ready else 2), "", ""
+
+    rec = _pitr.Recovery(opts, run, clock=clock, sleep=clock.sleep, poll=1)
     return rec, clock
 
 
@@ -230,6 +239,14 @@ def test_wait_promoted_when_the_signal_is_gone(tmp_path, monkeypatch):
     monkeypatch.setattr(_pitr, "postmaster_alive", lambda d: True)
     rec, _clock = recovery_with(tmp_path, signal=False)
     assert rec.wait() == "promoted"
+
+
+def test_wait_promoted_only_once_the_server_left_recovery(tmp_path, monkeypatch):
+    # recovery.signal is gone and connections are accepted while the end-of-recovery checkpoint still runs
+    monkeypatch.setattr(_pitr, "postmaster_alive", lambda d: True)
+    rec, clock = recovery_with(tmp_path, signal=False, in_recovery=["t", "t"])
+    assert rec.wait() == "promoted"
+    assert clock.now == 2
 
 
 def test_wait_stopped_after_the_grace_period(tmp_path, monkeypatch):
