@@ -305,7 +305,7 @@ def archive_command_failing(s: dict) -> None:
     segment = psql("ALTER SYSTEM SET archive_command = '/bin/false'", "SELECT pg_reload_conf()",
                    "CREATE TABLE IF NOT EXISTS audit_t (id int)", "INSERT INTO audit_t SELECT generate_series(1, 1000)",
                    "SELECT pg_walfile_name(pg_switch_wal())")[-1]
-    for _ in range(60):
+    for _attempt in range(60):
         if int(psql("SELECT failed_count FROM pg_stat_archiver")[0]) > 0:
             break
         time.sleep(0.5)
