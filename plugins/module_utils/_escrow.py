@@ -46,6 +46,7 @@ from ansible_collections.restoreops.dr.plugins.module_utils._restic.cli import (
     Restic,
     classify_failure,
     tool_runner,
+    unreachable_reason,
 )
 from ansible_collections.restoreops.dr.plugins.module_utils._runner import Result, ToolRunner
 from ansible_collections.restoreops.dr.plugins.module_utils._secrets import SecretSource, mode_is_at_most
@@ -586,6 +587,9 @@ def decide_restic(item: EscrowItem, result: Result) -> tuple[Verdict, Verdict]:
     if (item.local_repo and not os.path.exists(os.path.join(item.local_repo, "config"))) \
             or classify_failure(result.rc, result.stderr) == "no_repository":
         problem = f"{item.repo}: {EXPLANATIONS['no_repository']}."
+        return Verdict.failed(problem), Verdict.failed(problem)
+    if classify_failure(result.rc, result.stderr) == "unreachable":  # says nothing about the escrowed password
+        problem = f"{item.repo}: {EXPLANATIONS['unreachable']} ({unreachable_reason(result.stderr)})."
         return Verdict.failed(problem), Verdict.failed(problem)
     last = next((line.strip() for line in reversed(result.stderr.splitlines()) if line.strip()), "")
     decrypts = Verdict.failed(

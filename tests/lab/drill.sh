@@ -16,10 +16,10 @@
 #                             DRILL_CONTROLLER=2.21; default host: this machine's venv, ansible-core 2.19)
 #   --small                   for `make test`: 8 MiB, the faults first (production target refused, dependency cycle,
 #                             missing escrowed key, a staging file system too small and then full, restore killed in
-#                             the data phase, missing WAL segment, a required
-#                             dependency probe refused: no cut-over) on restic, then the resumed restic restore must
-#                             PASS; then the replacement is destroyed and a fresh one is restored from borg, which must
-#                             PASS the same verification (--tool does not apply). Ansible runs with -vvv, and at the
+#                             the data phase, missing WAL segment, a required dependency probe refused: no
+#                             cut-over, a restore point older than the RPO refused unless forced) on restic, then the
+#                             resumed restic restore must PASS; then the replacement is destroyed and a fresh one is
+#                             restored from borg, which must PASS the same verification (--tool does not apply). Ansible runs with -vvv, and at the
 #                             end every output, report, journal and sampled command line is scanned for the drill's
 #                             secrets (tests/lab/secret_scan.py): one hit fails the drill
 #   --small --no-faults       8 MiB, one restore from restic (the backend given) and one from borg, no faults
@@ -407,7 +407,7 @@ nothing_moved() {
   docker exec "$C-new" test ! -e /var/lib/restoreops/staging || fail "$1: data moved (staging exists)"
   docker exec "$C-new" test ! -e /srv/app || fail "$1: /srv/app exists"
 }
-run_faults() { # the seven faults on restic, on the replacement just started
+run_faults() { # the eight faults on restic, on the replacement just started
   local key="$ESCROW_DIR/keys/$PROD/$RESTIC_KEY.restic.pass"
   say "fault 1: a target marked as production is refused and untouched"
   expect_failure production "marked as production" "${RESTORE[@]}" -e restore_server_target_is_production=true
@@ -501,6 +501,20 @@ PY
   [ "$(dig_app)" = "$PROD_ADDR" ] || fail "probe: the DNS record changed although sanity failed ($(dig_app))"
   echo "the report says FAIL; app.$ZONE still points at $PROD_ADDR (the lost production)"
   echo "RELIABILITY fault drill-required-probe-refused-no-cut-over"
+
+  say "fault 8: the newest backup is older than the RPO (one second here): the preflight refuses, unless forced"
+  # Check mode (phases 1 to 3, read-only): the role passes the RPO to backup_restore as max_age_hours.
+  expect_failure stale "FAILED in phase preflight: The restore point .* older than max_age_hours=[0-9.e-]+ \(the RPO\)" \
+    "${RESTORE[@]}" --check -e restore_server_rpo=1
+  "${RESTORE[@]}" --check -e restore_server_rpo=1 -e restore_server_allow_stale=true >"$D/fault-stale-forced.log" 2>&1 \
+    || { tail -30 "$D/fault-stale-forced.log"; fail "stale: restore_server_allow_stale=true did not let the preflight pass"; }
+  python3 - "$REPORT" <<'PY' || fail "stale: the report of the forced run does not record the stale restore point"
+import json, sys
+checks = [c for c in json.load(open(sys.argv[1]))["checks"] if c["name"] == "backup within RPO"]
+assert checks and not checks[0]["ok"] and not checks[0]["required"] and "restored anyway" in checks[0]["detail"], checks
+print("forced: " + checks[0]["detail"])
+PY
+  echo "RELIABILITY fault drill-stale-backup-refused-unless-forced"
   say "the re-run resumes the interrupted restore and must PASS"
 }
 

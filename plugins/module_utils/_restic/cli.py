@@ -143,8 +143,13 @@ def has_sparse_restore(version: Sequence[int]) -> bool:
 # code; restic 0.17 and later give 10 (no repository), 11 (lock failed) and 12 (wrong password), and with --json an
 # exit_error line, which are preferred when present. Locks are never decided here: they are read back as JSON.
 FAILURE_CODES = {10: "no_repository", 11: "locked", 12: "wrong_password"}
+# What Go's network layer says when the backend's server is down or cannot be reached. Checked before "Is there a
+# repository at the following location?", which restic 0.14 also prints when the server of a repository is down.
+UNREACHABLE = re.compile(r"(connection refused|no such host|i/o timeout|network is unreachable|no route to host|"
+                         r"connection reset by peer|TLS handshake timeout|server misbehaving)", re.I)
 _FAILURE_MARKERS = (
     ("wrong_password", re.compile(r"wrong password or no key found", re.I)),
+    ("unreachable", UNREACHABLE),
     ("no_repository", re.compile(r"(Is there a repository at the following location\?|"
                                  r"unable to open config file|repository does not exist)", re.I)),
     ("forbidden", re.compile(r"(\b403\b[^\n]*Forbidden|Forbidden[^\n]*\(403\)|AccessDenied|Access Denied)",
@@ -159,7 +164,7 @@ def exit_error(stderr: str) -> dict[str, Any] | None:
 
 
 def classify_failure(rc: int, stderr: str) -> str:
-    """One of ``wrong_password``, ``no_repository``, ``locked``, ``forbidden`` or ``other``."""
+    """One of ``wrong_password``, ``unreachable``, ``no_repository``, ``locked``, ``forbidden`` or ``other``."""
     if rc in FAILURE_CODES:
         return FAILURE_CODES[rc]
     final = exit_error(stderr)
@@ -178,7 +183,14 @@ EXPLANATIONS = {
     "wrong_password": "The repository did not open: wrong password (restic found no key that it opens)",
     "no_repository": "There is no restic repository at this location (initialise it first, for example with "
                      "restoreops.dr.restic_repo)",
+    "unreachable": "The repository's backend did not answer: its server is down or cannot be reached (the "
+                   "repository itself may well be intact; run again when it answers)",
 }
+
+
+def unreachable_reason(stderr: str) -> str:
+    """The first line of restic's output that says the backend could not be reached (Go's network error)."""
+    return next((line.strip() for line in (stderr or "").splitlines() if UNREACHABLE.search(line)), "")
 
 
 class ExplainedError(ToolError):
@@ -193,7 +205,9 @@ def explain(exc: ToolError) -> ToolError:
     head = EXPLANATIONS.get(kind)
     if head is None:
         return exc
-    return ExplainedError(f"{head}; nothing was changed. restic said: {exc.msg}", cmd=exc.cmd, rc=exc.rc,
+    # restic's last line names the repository; the line that names the network error says why
+    said = exc.msg + (f" ({unreachable_reason(exc.stderr)})" if kind == "unreachable" else "")
+    return ExplainedError(f"{head}; nothing was changed. restic said: {said}", cmd=exc.cmd, rc=exc.rc,
                           stdout=exc.stdout, stderr=exc.stderr, **exc.details)
 
 
@@ -378,10 +392,14 @@ class Restic:
                 raise self.failure(result, f"restic restore of snapshot {snapshot[:8]} failed")
             first = "; ".join(f"{item}: {message}" if item else message for item, message in errors[:3])
             damaged = any(marker in message for _item, message in errors for marker in DAMAGE_MARKERS)
+            unreachable = any(UNREACHABLE.search(message) for _item, message in errors)
             raise ToolError(
                 f"restic restore of snapshot {snapshot[:8]} failed with {len(errors)} error(s): {first}"
+                + ("; the repository's backend stopped answering during the restore (its server is down or cannot "
+                   "be reached): what was restored so far stays in staging, not marked complete; run again when "
+                   "the backend answers" if unreachable else "")
                 + ("; the repository is damaged: run restic check --read-data on it, and restore from another "
-                   "snapshot or copy" if damaged else ""),
+                   "snapshot or copy" if damaged and not unreachable else ""),
                 cmd=result.cmd, rc=result.rc, stdout=result.stdout[-4000:], stderr=result.stderr[-4000:],
                 restore_errors=[{"item": item, "message": message} for item, message in errors[:20]])
         return parse_restore_output(version, result.stdout, result.stderr)

@@ -356,7 +356,7 @@ class Retention:
                     raise AppendOnlyError(
                         f"{APPEND_ONLY_MSG} (the backend refused to delete: HTTP 403).",
                         repository_append_only=True, stderr=exc.stderr[-2000:]) from exc
-                if kind in ("wrong_password", "no_repository") or attempt == 2:
+                if kind in ("wrong_password", "no_repository", "unreachable") or attempt == 2:
                     raise
                 locks = self.current_locks()
                 if not locks:

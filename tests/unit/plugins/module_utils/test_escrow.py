@@ -375,6 +375,11 @@ def test_decide_restic(tmp_path):
     gone = escrow.parse_item({"name": "r", "kind": "restic", "key_file": "/k", "repo": str(tmp_path / "nope")})
     assert "There is no restic repository at this location" in \
         escrow.decide_restic(gone, Result([], 1, "", ""))[0].problems[0]
+    down = escrow.parse_item({"name": "r", "kind": "restic", "key_file": "/k", "repo": "rest:http://127.0.0.1:1/r"})
+    refused = 'Fatal: unable to open config file: Head "http://127.0.0.1:1/r/config": connect: connection refused'
+    problem = escrow.decide_restic(down, Result([], 1, "", refused + "\nIs there a repository at the following "
+                                                "location?\nrest:http://127.0.0.1:1/r\n"))[0].problems[0]
+    assert "backend did not answer" in problem and "connection refused" in problem and "password" not in problem
 
 
 def test_restic_probe_passes_the_password_file_by_environment():

@@ -32,6 +32,12 @@ from ansible_collections.restoreops.dr.plugins.module_utils._secrets import Secr
         "403 Forbidden (403)\n", "forbidden"),
     (1, "Remove: AccessDenied: Access Denied\n", "forbidden"),
     (1, "unable to create lock in backend: repository is already locked by PID 1 on h1\n", "other"),
+    # restic 0.14 asks "Is there a repository" when the server is down too: the network error decides
+    (1, 'Fatal: unable to open config file: client.Head: Head "http://127.0.0.1:1/r/config": dial tcp '
+        "127.0.0.1:1: connect: connection refused\nIs there a repository at the following location?\n"
+        "rest:http://127.0.0.1:1/r\n", "unreachable"),
+    (1, "Fatal: unable to open config file: Stat: Get \"http://s3.invalid/b/?location=\": dial tcp: lookup "
+        "s3.invalid: no such host\n", "unreachable"),
     (1, "", "other"),
 ])
 def test_classify_failure(rc, stderr, kind):
@@ -192,3 +198,29 @@ def test_a_failed_restore_names_the_first_errors_and_the_damage():
                                         r"verification failed; the repository is damaged") as caught:
         restic.restore("a" * 64, "/staging")
     assert caught.value.details["restore_errors"][0]["item"] == "/srv/app/conf"
+
+
+def test_an_unreachable_backend_is_named_not_taken_for_a_missing_repository():
+    stderr = ('Fatal: unable to open config file: client.Head: Head "http://127.0.0.1:1/r/config": dial tcp '
+              "127.0.0.1:1: connect: connection refused\nIs there a repository at the following location?\n"
+              "rest:http://127.0.0.1:1/r\n")
+    explained = cli.explain(ToolError("restic snapshots failed: rest:http://127.0.0.1:1/r", rc=1, stderr=stderr))
+    assert explained.msg.startswith("The repository's backend did not answer: its server is down")
+    assert explained.msg.endswith("(Fatal: unable to open config file: client.Head: Head "
+                                  '"http://127.0.0.1:1/r/config": dial tcp 127.0.0.1:1: connect: connection refused)')
+    assert "There is no restic repository" not in explained.msg
+
+
+def test_a_restore_cut_off_by_its_backend_says_so_and_not_that_the_repository_is_damaged():
+    refused = ('StreamPack: client.Do: Get "http://127.0.0.1:1/r/data/59": dial tcp 127.0.0.1:1: connect: '
+               "connection refused")
+    stderr = (f"Load(<data/596a3ff06c>, 16778666, 0) returned error, retrying after 552ms: ReadFull: unexpected EOF\n"
+              f"ignoring error for /src/f7: {refused}\nignoring error for /src/f8: {refused}\n"
+              "Fatal: There were 2 errors\n")
+    module = FakeModule({}, [(0, "restic 0.14.0 compiled with go1.19", ""), (1, "", stderr)])
+    restic = cli.Restic(cli.tool_runner(module, "rest:http://127.0.0.1:1/r", SecretSource(value="pw-unit-9"), None,
+                                        None, "/bin/true"))
+    with pytest.raises(ToolError, match=r"failed with 2 error\(s\): /src/f7: StreamPack: .*connection refused; .*"
+                                        r"the repository's backend stopped answering during the restore") as caught:
+        restic.restore("a" * 64, "/staging")
+    assert "damaged" not in caught.value.msg

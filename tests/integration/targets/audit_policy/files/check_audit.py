@@ -8,7 +8,8 @@ Usage: check_audit.py WORKDIR PLAYBOOK_FQCN
 ``compliant`` follows every rule; ``broken`` breaks each rule once; ``waived`` breaks one rule under a waiver with
 a written reason. The audit runs with --check; the repositories, configurations and data hash the same before
 and after; the JSON and JUnit reports name every violation; the exit code is non-zero exactly when a violation
-is not waived.
+is not waived. Last, the compliant host's archive_command starts failing (/bin/false), and its audit alone fails on
+the pg_archiving rule, naming the segment that failed (a RELIABILITY fault line).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import os
 import pwd
 import subprocess
 import sys
+import time
 import xml.etree.ElementTree as ET
 
 from runner_checks import runner_checks
@@ -286,6 +288,38 @@ def run_checks(s: dict) -> None:
         restic_password = handle.read()
     runner_checks(WORK, {"all": {"hosts": hosts}}, path("report-runner"),
                   [BORG_ENV["BORG_PASSPHRASE"], restic_password, "hunter2hunter2"], check)
+    archive_command_failing(s)
+
+
+def psql(*sql: str) -> list:
+    argv = ["runuser", "-u", "postgres", "--", f"{PG_BIN}/psql", "-h", path("pg-sock"), "-p", str(PG_PORT), "-U",
+            "postgres", "-d", "postgres", "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1"]
+    for statement in sql:  # one -c each: ALTER SYSTEM cannot run in the transaction of a multi-statement -c
+        argv += ["-c", statement]
+    return sh(*argv).stdout.split()
+
+
+def archive_command_failing(s: dict) -> None:
+    """The compliant host's archive_command starts failing: the audit of that host alone must fail on it."""
+    failures = len(FAILURES)
+    segment = psql("ALTER SYSTEM SET archive_command = '/bin/false'", "SELECT pg_reload_conf()",
+                   "CREATE TABLE IF NOT EXISTS audit_t (id int)", "INSERT INTO audit_t SELECT generate_series(1, 1000)",
+                   "SELECT pg_walfile_name(pg_switch_wal())")[-1]
+    for _attempt in range(60):
+        if int(psql("SELECT failed_count FROM pg_stat_archiver")[0]) > 0:
+            break
+        time.sleep(0.5)
+    proc, doc, _out = run_audit("archive-failing", ["compliant"], s)
+    findings = doc["hosts"]["compliant"]["findings"] if doc else []
+    check("archive_command failing: the audit fails (exit non-zero, report not ok)",
+          proc.returncode != 0 and doc is not None and not doc["ok"], proc.stdout[-3000:])
+    check("archive_command failing: every finding is pg_archiving, one names the failing segment",
+          findings and all((f["rule"], f["target"], f["waived"]) == ("pg_archiving", "postgresql", False)
+                           for f in findings)
+          and any("WAL archiving is failing" in f["message"] and segment in f["message"] for f in findings),
+          findings)
+    if len(FAILURES) == failures:
+        print("RELIABILITY fault archive-command-failing-fails-the-audit")
 
 
 if __name__ == "__main__":

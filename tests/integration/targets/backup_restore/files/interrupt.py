@@ -2,13 +2,16 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Run restoreops.dr.backup_restore as a process of its own and kill it (and the tool under it) part-way.
 
-    interrupt.py ARGS_JSON COLLECTIONS_ROOT TOTAL_BYTES FRACTION MEASURE STAGING
+    interrupt.py ARGS_JSON COLLECTIONS_ROOT TOTAL_BYTES FRACTION MEASURE STAGING [SERVER_PID]
 
 The module runs from ARGS_JSON (``{"ANSIBLE_MODULE_ARGS": {...}}``) in a session of its own; every 10 ms the bytes
 restored so far are measured, and at FRACTION of TOTAL_BYTES the whole session gets SIGKILL, as a power cut or an
 OOM kill would do it. MEASURE ``tree`` sums the sizes of the files below STAGING (borg, rsync); ``wchar`` sums what
 the module's processes wrote (restic preallocates its files, so their sizes say nothing). Prints one JSON line:
 killed (false when the restore ended first), the bytes measured then, and the fraction.
+
+With SERVER_PID, the repository's server gets the SIGKILL instead (the backend disappears mid-restore): the module
+runs to its end, and the line also holds ``server_killed`` and the module's own ``result``.
 """
 
 import contextlib
@@ -56,6 +59,7 @@ def wchar(pid):
 
 def main():
     args_file, collections_root, total, fraction, measure, staging = sys.argv[1:7]
+    server = int(sys.argv[7]) if len(sys.argv) > 7 else None
     total, fraction = int(total), float(fraction)
     env = dict(os.environ, PYTHONPATH=collections_root)
     proc = subprocess.Popen([sys.executable, "-m", "ansible_collections.restoreops.dr.plugins.modules.backup_restore",
@@ -64,6 +68,7 @@ def main():
     seen = {}
     done = 0
     killed = False
+    measured = None
     while proc.poll() is None:
         if measure == "tree":
             done = tree_bytes(staging)
@@ -76,15 +81,26 @@ def main():
                 stack.extend(tree.get(pid, []))
             done = sum(count for pid, count in seen.items() if pid != proc.pid)
         if done >= fraction * total:
+            if server is not None:
+                os.kill(server, signal.SIGKILL)
+                measured = done
+                break
             os.killpg(proc.pid, signal.SIGKILL)
             killed = True
             break
         time.sleep(0.01)
     out, err = proc.communicate()
-    print(json.dumps({"killed": killed, "measured": done, "total": total,
-                      "fraction": round(done / total, 3) if total else None,
-                      "rc": proc.returncode, "stdout": out.decode(errors="replace")[-2000:],
-                      "stderr": err.decode(errors="replace")[-2000:]}))
+    line = {"killed": killed, "measured": done, "total": total, "fraction": round(done / total, 3) if total else None,
+            "rc": proc.returncode, "stdout": out.decode(errors="replace")[-2000:],
+            "stderr": err.decode(errors="replace")[-2000:]}
+    if server is not None:
+        line.update(server_killed=measured is not None, measured=measured,
+                    fraction=round(measured / total, 3) if measured is not None else None)
+        try:
+            line["result"] = json.loads(out)
+        except ValueError:
+            line["result"] = None
+    print(json.dumps(line))
 
 
 if __name__ == "__main__":

@@ -10,8 +10,9 @@ and runs the installed script for each outcome: PASS (borg, restic), FAIL on fli
 (alert received), STALE for old backups (borg --timestamp, restic --time), FAIL naming a missing critical file,
 FAIL on a checksum mismatch, PASS against a format 2 manifest (manifest.jsonl.gz, written with the manifest library
 the role installed beside the script), PASS by default against the manifest.json of a backup recorded before format
-2, and a refused world-readable configuration. After every run the private temporary directory is gone. The
-receiver is stopped by its PID in every case.
+2, a refused world-readable configuration, and FAIL with an alert on damaged restic packs. After every run the
+private temporary directory is gone. The receiver is stopped by its PID in every case. The damaged borg segment and
+the damaged restic packs print a RELIABILITY fault line each when all their checks passed.
 """
 
 from __future__ import annotations
@@ -162,6 +163,12 @@ def load_manifest_library():
     return module
 
 
+def fault(name: str, failures_before: int) -> None:
+    """Count a fault survived (tests/tools/reliability.py) when none of its checks failed."""
+    if len(FAILURES) == failures_before:
+        print(f"RELIABILITY fault {name}")
+
+
 def metrics(label: str) -> str:
     with open(os.path.join(WORK, "metrics", f"{label}.prom"), encoding="utf-8") as handle:
         return handle.read()
@@ -258,6 +265,7 @@ def run_cases(src: str, src_bad: str, files: dict) -> None:
           in metrics("stale"))
 
     # flipped bytes in a borg segment
+    failures = len(FAILURES)
     borg_corrupt = borg_repo("borg-corrupt", src)
     segments = [p for p in glob.glob(os.path.join(borg_corrupt, "data", "*", "*")) if os.path.basename(p).isdigit()]
     biggest = max(segments, key=os.path.getsize)
@@ -276,6 +284,32 @@ def run_cases(src: str, src_bad: str, files: dict) -> None:
     check("corrupt: metrics say FAIL, no last success",
           'restoreops_backup_verify_result{repository="db1-borg",result="FAIL"} 1' in metrics("corrupt")
           and "last_success_timestamp_seconds{" not in metrics("corrupt"))
+    fault("backup-verify-alerts-on-corrupted-borg-segment", failures)
+
+    # damaged restic packs: bytes overwritten in every pack of the repository (trees and data)
+    failures = len(FAILURES)
+    restic_corrupt = restic_repo("restic-corrupt", src)
+    for pack in glob.glob(os.path.join(restic_corrupt, "data", "*", "*")):
+        os.chmod(pack, 0o600)
+        with open(pack, "r+b") as handle:
+            handle.seek(60)
+            handle.write(b"damaged")
+    entry = restic_entry("db1-restic", restic_corrupt, src)
+    entry["read_data_subset"] = "100%"
+    entry["env"] = {"RESTIC_CACHE_DIR": os.path.join(WORK, "restic-cache-corrupt")}  # no tree from a cache
+    proc, report, hooks = run_verify("restic-corrupt", [entry])
+    rep = report["repositories"][0] if report["repositories"] else {}
+    check("restic-corrupt: exit 1 and FAIL", proc.returncode == 1 and rep.get("result") == "FAIL", proc.stderr)
+    check("restic-corrupt: restic check --read-data-subset 100% failed",
+          (rep.get("repository_check") or {}).get("ok") is False, rep)
+    check("restic-corrupt: a problem names restic's check failure",
+          any(p.startswith("restic check failed") for p in rep.get("problems", [])), rep.get("problems"))
+    check("restic-corrupt: the webhook was received, naming the repository and its problems", len(hooks) == 1
+          and "db1-restic" in hooks[0]["body"]["text"] and "restic check failed" in json.dumps(hooks[0]["body"])
+          and hooks[0]["body"]["attachments"][0]["color"] == "danger", hooks)
+    check("restic-corrupt: metrics say FAIL",
+          'restoreops_backup_verify_result{repository="db1-restic",result="FAIL"} 1' in metrics("restic-corrupt"))
+    fault("backup-verify-alerts-on-corrupted-restic-pack", failures)
 
     # format 2 (manifest.jsonl.gz, as backup_context records it now): absolute keys, restic stores full paths
     lib = load_manifest_library()
