@@ -1110,6 +1110,20 @@ def main(module: Any) -> dict[str, Any]:
         return _place(module, params, _restore(module, params, backend, snapshot, result))
 
 
+# Beside the staging tree after an attempt that failed (the tool's error, or a tree that did not verify): the next
+# run does not trust sizes and mtimes (see _restore).
+FAILED_SUFFIX = ".failed"
+
+
+def _flag_failed(path: str) -> None:
+    """An empty file (a full file system still takes one) saying that the last attempt failed."""
+    try:
+        with open(path, "w", encoding="utf-8"):
+            pass
+    except OSError:
+        pass  # no inode left: the next run then trusts restic's own judgement
+
+
 def _completed(marker: str, staging: str, includes: Sequence[str]) -> dict[str, Any] | None:
     """The marker's record when this restore (same snapshot, same includes) is already complete."""
     done = _read_marker(marker)
@@ -1157,7 +1171,14 @@ def _restore(module: Any, params: dict[str, Any], backend: Backend, snapshot: Sn
     if workers <= 0:
         workers = os.cpu_count() or 1
     manifest = params.get("manifest_path")
-    resume = ResumeContext(partial=partial, report=_resume.ResumeReport(method=backend.method()),
+    method = backend.method()
+    failed_flag = staging + FAILED_SUFFIX
+    if partial and method == "overwrite-if-changed" and os.path.exists(failed_flag):
+        # restic gives a file its final size and mtime even when writing its content failed (a full disk: measured
+        # with restic 0.18), so after an attempt that failed, size and mtime prove nothing: the partial tree is
+        # judged by the manifest's digests, as with restic before 0.17.
+        method = "missing-paths"
+    resume = ResumeContext(partial=partial, report=_resume.ResumeReport(method=method),
                            manifest_path=manifest, workers=workers, threads=max(2, workers))
     if module.check_mode:
         if partial:
@@ -1180,7 +1201,11 @@ def _restore(module: Any, params: dict[str, Any], backend: Backend, snapshot: Sn
     writes = ChildWrites()
     written_before = process_writes()
     with ProgressReporter(progress_file, "restore data", total, lambda: kept[0] + writes()) as progress:
-        info = backend.restore(snapshot, staging, includes, workers if tool == "borg" else 1, resume)
+        try:
+            info = backend.restore(snapshot, staging, includes, workers if tool == "borg" else 1, resume)
+        except Exception:
+            _flag_failed(failed_flag)
+            raise
         if not resume.measured_by_tool:
             # What this process and the tool processes it waited for wrote (the kernel's wchar).
             resume.report.transferred_bytes = max(0, process_writes() - written_before)
@@ -1203,6 +1228,7 @@ def _restore(module: Any, params: dict[str, Any], backend: Backend, snapshot: Sn
                   duration=round(restore_seconds, 3), verify_duration=round(verify_seconds, 3),
                   throughput_mib_s=round(size / 1048576 / restore_seconds, 1) if restore_seconds > 0 else None)
     if verify["ok"] is False:
+        _flag_failed(failed_flag)
         problems = [f"missing: {p}" for p in verify["missing"][:20]] + \
                    [f"checksum differs: {p}" for p in verify["mismatched"][:20]]
         raise RestoreOpsError(
@@ -1215,4 +1241,5 @@ def _restore(module: Any, params: dict[str, Any], backend: Backend, snapshot: Sn
                    "workers": result["workers"], "verify": verify,
                    "finished": dt.datetime.now(dt.timezone.utc).isoformat()}, handle, indent=2)
     _resume.clear_state(_resume.state_path(staging))  # the marker now says everything; the sets' record is done
+    _resume.clear_state(failed_flag)
     return result

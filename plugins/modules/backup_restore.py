@@ -18,13 +18,18 @@ description:
     (content and RV(verify.fidelity)) as always. How depends on the tool (RV(resume.method)).
   - restic 0.17 and later (V(overwrite-if-changed)) - C(restic restore --overwrite if-changed) into the existing
     tree; restic takes a file of matching size and mtime as restored and checks the content of any other existing
-    file, fetching only the parts that differ.
+    file, fetching only the parts that differ. After an attempt that failed (the tool's error, such as a full disk,
+    or a tree that did not verify; recorded as C(<staging_dir>/<snapshot id>.failed)) restic may have given
+    unfinished files their final size and mtime, so that re-run resumes as V(missing-paths) instead.
   - restic before 0.17 (V(missing-paths)), which rewrites whatever it restores - the partial tree is compared with
     C(restic ls --json) and the manifest (its own copy restored first); a file is kept when its SHA-256 matches the
     manifest, or, for a file the manifest does not list, when its size and mtime match the snapshot (restic sets
     the mtime last). The other files, with the other names of their hard links (from a manifest that records them),
     are removed and restored again with at most 200 C(--include) patterns (a directory whose files are all missing
-    is named once; more paths are grouped by directory). Directories then get the snapshot's mode, owner and mtime.
+    is named once; more paths are grouped by directory). A kept file whose mtime is not the snapshot's (restic
+    was stopped before it set the metadata) gets the snapshot's mode, owner and mtime from the listing, or is
+    restored again when the manifest records extended attributes or ACLs for it. Directories then get the
+    snapshot's mode, owner and mtime.
   - borg (V(borg-sets)) - the archive is cut into disjoint path sets (16 per worker, at most 64, none below
     O(borg_set_bytes)), extracted O(parallel) at a time, one C(borg extract) each. Each finished set is recorded in
     C(<staging_dir>/<snapshot id>.resume.json); a re-run removes what an unfinished set left and extracts only the

@@ -874,3 +874,45 @@ def test_hard_links_split_by_parallel_extraction_are_joined_again(tmp_path):
     assert (tmp_path / "srv/b/orphan").read_bytes() == b"abc"  # its source is not here: it keeps its copy
     assert _restore.relink_hardlinks(str(tmp_path), items) == 0  # already one inode
     assert sorted(p.name for p in (tmp_path / "srv/b").iterdir()) == ["link", "orphan"]
+
+
+class _FailingOnceBackend(_restore.Backend):
+    """restic 0.17+ as the resume sees it: the first attempt fails (a full disk), the second restores one file."""
+
+    def __init__(self):
+        self.methods = []
+
+    def method(self):
+        return "overwrite-if-changed"
+
+    def unsupported_attributes(self):
+        return ()
+
+    def restore(self, snapshot, dest, includes, workers, resume=None):
+        self.methods.append(resume.report.method)
+        if len(self.methods) == 1:
+            raise RestoreOpsError("restic restore failed: no space left on device")
+        with open(os.path.join(dest, "f"), "w") as handle:
+            handle.write("x")
+        return {"workers": 1}
+
+
+def test_after_a_failed_attempt_the_resume_judges_by_digests_not_size_and_mtime(tmp_path):
+    staging = str(tmp_path / "staging" / ("a" * 64))
+    backend = _FailingOnceBackend()
+    snap = Snapshot(id="a" * 64, name="aaaaaaaa", time="2026-03-14T02:00:00Z")
+    params = {"tool": "restic", "includes": [], "parallel": 1, "manifest_path": None}
+
+    def run():
+        result = {"staging_path": staging, "marker": staging + ".done.json", "changed": False}
+        return _restore._restore(FakeModule(params), params, backend, snap, result)
+
+    with pytest.raises(RestoreOpsError, match="no space"):
+        run()
+    assert os.path.exists(staging + _restore.FAILED_SUFFIX)
+    result = run()
+    # restic gives files their size and mtime even when their content failed: the partial tree is judged by the
+    # manifest's digests (missing-paths) this time; once complete, the flag goes.
+    assert backend.methods == ["overwrite-if-changed", "missing-paths"]
+    assert result["resumed"] and result["resume"]["method"] == "missing-paths"
+    assert not os.path.exists(staging + _restore.FAILED_SUFFIX)
