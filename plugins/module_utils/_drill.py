@@ -151,7 +151,8 @@ def record(state: Mapping[str, Any]) -> dict[str, Any]:
     Keys of ``state``: ``started`` and ``finished`` (Unix times of the drill's timer), ``standby`` (the host),
     ``report`` (restore_server's report, or nothing when the role did not get that far), ``drill_checks`` (the
     drill's own smoke and monitoring records), ``failure`` (from :func:`failed_item`, empty when the drill passed),
-    ``notify_checks`` (undelivered notifications), ``skipped`` (the keys of the items not declared), ``teardown`` (``done`` or ``left``) and ``report_path``.
+    ``notify_checks`` (undelivered notifications), ``skipped`` (the keys of the items not declared), ``teardown``
+    (``torn down``, ``left`` or ``teardown failed: ...``), ``check_mode`` and ``report_path``.
     """
     report = dict(state.get("report") or {})
     failure = dict(state.get("failure") or {})
@@ -165,6 +166,8 @@ def record(state: Mapping[str, Any]) -> dict[str, Any]:
     check_mode = report.get("result") == "CHECK" or bool(state.get("check_mode"))
     notify_failed = any(not c.get("ok") for c in state.get("notify_checks") or [])
     passed = not failure and report.get("result") == "PASS"
+    failed_key = None if passed or (check_mode and not failure) else failure.get("key") or "restore"
+    items = checklist(failed_key, state.get("skipped") or (), _evidence(report))
     return {
         "drill": _utc(started),
         "finished": _utc(finished),
@@ -183,9 +186,8 @@ def record(state: Mapping[str, Any]) -> dict[str, Any]:
         "restore_point_time": point.get("time"),
         "checks": len(checks),
         "issues": issues(checks),
-        "checklist": [dict(c, status="warn") if c["item"] == ITEMS["notification"] and notify_failed and c["status"] == "ok"
-                      else c for c in checklist(None if passed or (check_mode and not failure) else failure.get("key")
-                                                or "restore", state.get("skipped") or (), _evidence(report))],
+        "checklist": [dict(c, status="warn") if c["item"] == ITEMS["notification"] and notify_failed
+                      and c["status"] == "ok" else c for c in items],
         "teardown": state.get("teardown") or "left",
         "report": state.get("report_path"),
     }
@@ -236,7 +238,7 @@ def duration(seconds: Any) -> str:
     """A duration for people: 42 s, 3 min 5 s, 2 h 10 min, 1 d 2 h; '-' for none."""
     if seconds is None or seconds == "":
         return "-"
-    s = int(round(float(seconds)))
+    s = round(float(seconds))
     if s < 60:
         return f"{s} s"
     if s < 3600:

@@ -20,7 +20,8 @@ PREFLIGHT = [{"phase": "preflight", "name": "backup within RPO", "ok": True},
 
 
 def _report(result="PASS", failure=None, checks=(), rto=95.0, files=600, pg=30):
-    return {"result": result, "failure": failure or {}, "checks": PREFLIGHT + list(checks), "rto_seconds": rto if result == "PASS" else None,
+    return {"result": result, "failure": failure or {}, "checks": PREFLIGHT + list(checks),
+            "rto_seconds": rto if result == "PASS" else None,
             "rpo": {"files_seconds": files, "postgresql_seconds": pg},
             "restore_point": {"name": "abc123", "time": "2025-11-30T23:50:00Z"},
             "source": {"tool": "restic", "repository": "s3:https://s3.example.org/db1"}}
@@ -31,7 +32,8 @@ def _failure(phase, task, msg="boom"):
 
 
 @pytest.mark.parametrize("phase, task, files, key", [
-    ("preflight", "Check the target is an isolated, empty replacement (not production, no data, production unreachable)",
+    ("preflight", "Check the target is an isolated, empty replacement (not production, no data, production "
+     "unreachable)",
      600, "standby"),
     ("preflight", "Find the restore point and its size (read-only)", None, "offsite"),
     ("preflight", "Check the backup is fresher than the RPO and the disk can hold it", 7200, "freshness"),
@@ -122,7 +124,8 @@ def test_record_of_a_failed_drill_names_the_item_and_keeps_the_rpo():
 
 def test_checklist_shows_only_the_pre_drill_items_the_report_proves():
     # The role stopped at its first preflight check: no restore point, no RPO check, no disk check.
-    failure = _drill.failed_item({"failure": _failure("preflight", "Check the target is an isolated, empty replacement"),
+    isolation = "Check the target is an isolated, empty replacement"
+    failure = _drill.failed_item({"failure": _failure("preflight", isolation),
                                   "checks": []}, "restore")
     entry = _drill.record(_state(report={"result": "FAIL", "failure": failure, "checks": []}, failure=failure,
                                  notify_checks=[{"phase": "notify", "name": "start", "ok": False, "required": False}]))
@@ -170,7 +173,8 @@ def test_table_shows_the_last_drills():
     entries = [_entry(d) for d in range(1, 6)] + [_entry(6, "FAIL", item="smoke | tests")]
     lines = _drill.table(entries, last=3).splitlines()
     assert len(lines) == 5 and lines[0].startswith("| drill (UTC) |")
-    assert lines[2].startswith("| 2025-12-04T02:00:00Z | s1 | borg | PASS | 1 min 40 s | 10 min 0 s | 20 s | 5 min 0 s | - |")
+    assert lines[2].startswith(
+        "| 2025-12-04T02:00:00Z | s1 | borg | PASS | 1 min 40 s | 10 min 0 s | 20 s | 5 min 0 s | - |")
     assert lines[-1].endswith("| FAIL | - | 10 min 0 s | 20 s | 5 min 0 s | smoke / tests |")
     assert "no drill recorded yet" in _drill.table([])
     with pytest.raises(ValueError):
@@ -183,7 +187,7 @@ def _points(doc, series):
 
 def test_svg_plots_rto_and_rpo_of_the_last_drills():
     entries = [_entry(d, rto=60.0 * d, rpo=600 + d) for d in range(1, 15)] + [_entry(15, "FAIL", item="offsite")]
-    doc = ET.fromstring(_drill.svg(entries, last=5, rto_objective=600, rpo_objective=3600))
+    doc = ET.fromstring(_drill.svg(entries, last=5, rto_objective=600, rpo_objective=3600))  # noqa: S314
     # The last five: four passed drills with an RTO, five with an RPO of the files and of the database.
     assert len(_points(doc, "rto_seconds")) == 4
     assert len(_points(doc, "rpo_seconds")) == 5 and len(_points(doc, "rpo_database_seconds")) == 5
@@ -191,7 +195,8 @@ def test_svg_plots_rto_and_rpo_of_the_last_drills():
     fails = [p for p in doc.iter(SVG + "path") if p.get("class") == "fail"]
     assert len(fails) == 2 and "FAIL at offsite" in fails[0].find(SVG + "title").text  # one cross per panel
     texts = " ".join(t.text or "" for t in doc.iter(SVG + "text"))
-    assert "the last 5 drill(s) (4 passed)" in texts and "objective 10 min 0 s" in texts and "objective 1 h 0 min" in texts
+    assert "the last 5 drill(s) (4 passed)" in texts
+    assert "objective 10 min 0 s" in texts and "objective 1 h 0 min" in texts
     assert "2025-12-11" in texts and "2025-12-10" not in texts
     # A higher RTO is drawn higher (smaller y).
     ys = [float(c.get("cy")) for c in _points(doc, "rto_seconds")]
@@ -199,7 +204,7 @@ def test_svg_plots_rto_and_rpo_of_the_last_drills():
 
 
 def test_svg_scales_its_axis_and_units():
-    doc = ET.fromstring(_drill.svg([_entry(1, rto=5400.0, rpo=3 * 86400)]))
+    doc = ET.fromstring(_drill.svg([_entry(1, rto=5400.0, rpo=3 * 86400)]))  # noqa: S314 (our own output)
     texts = [t.text for t in doc.iter(SVG + "text")]
     assert "RTO: to service (min)" in texts and "RPO: data lost (d)" in texts
     # One drill: its point in the middle, within the frame.
@@ -209,7 +214,7 @@ def test_svg_scales_its_axis_and_units():
 
 
 def test_svg_of_an_empty_history_and_escaped_text():
-    doc = ET.fromstring(_drill.svg([], title="<drills & co>"))
+    doc = ET.fromstring(_drill.svg([], title="<drills & co>"))  # noqa: S314 (our own output)
     texts = [t.text for t in doc.iter(SVG + "text")]
     assert "no drill recorded yet" in texts and texts[0].startswith("<drills & co>")
 
@@ -217,7 +222,8 @@ def test_svg_of_an_empty_history_and_escaped_text():
 def test_summary_lists_the_checklist_and_the_issues():
     entry = _drill.record(_state(report=_report("FAIL", _failure("sanity", "x"),
                                                 [{"phase": "sanity", "name": "SQL: orders", "ok": False}]),
-                                 failure={"key": "integrity", "item": _drill.ITEMS["integrity"], "message": "SQL: orders"}))
+                                 failure={"key": "integrity", "item": _drill.ITEMS["integrity"],
+                                          "message": "SQL: orders"}))
     text = _drill.summary(entry)
     assert text.splitlines()[0] == ("DR drill FAIL on standby1 at checklist item "
                                     "'integrity (row counts, checksums, sanity checks)': SQL: orders")
