@@ -321,7 +321,7 @@ def _panel(out: list[str], title: str, keys: Sequence[str], entries: Sequence[Ma
         label, colour = _SERIES[key]
         points = [(x(i), y(float(e[key])), e) for i, e in enumerate(entries) if e.get(key) is not None]
         if len(points) > 1:
-            path = " ".join(f"{px:.1f},{py:.1f}" for px, py, _ in points)
+            path = " ".join(f"{point[0]:.1f},{point[1]:.1f}" for point in points)
             out.append(f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="2"/>')
         for px, py, e in points:
             tip = f"{e.get('drill')} {label} {duration(e.get(key))} ({e.get('result')})"

@@ -119,7 +119,8 @@ def test_record_of_a_failed_drill_names_the_item_and_keeps_the_rpo():
     assert entry["failure"] == "already restored" and entry["rto_seconds"] is None and entry["rpo_seconds"] == 600
     statuses = [(c["item"], c["status"]) for c in entry["checklist"]]
     at = statuses.index(("standby empty and isolated", "FAIL"))
-    assert all(s == "ok" for _, s in statuses[:at]) and all(s == "not reached" for _, s in statuses[at + 1:])
+    assert all(pair[1] == "ok" for pair in statuses[:at])
+    assert all(pair[1] == "not reached" for pair in statuses[at + 1:])
 
 
 def test_checklist_shows_only_the_pre_drill_items_the_report_proves():
