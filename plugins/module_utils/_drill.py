@@ -359,9 +359,15 @@ def svg(entries: Sequence[Mapping[str, Any]], last: int = 12, rto_objective: flo
     base = _TOP + 20 + 2 * _PANEL + _GAP
     plot_w = _WIDTH - _LEFT - _RIGHT
     n = len(shown)
-    for i, e in enumerate(shown):
+    # The date of each drill, with its time when two drills share a day; at most eight labels, the newest always.
+    stamps = [str(e.get("drill") or "") for e in shown]
+    same_day = len({stamp[:10] for stamp in stamps}) < len(stamps)
+    every = math.ceil(n / 8)
+    for i, stamp in enumerate(stamps):
+        if (n - 1 - i) % every:
+            continue
         lx = _LEFT + (plot_w / 2 if n == 1 else plot_w * i / (n - 1))
-        label = str(e.get("drill") or "")[:10]
-        out.append(f'<text x="{lx:.1f}" y="{base + 16}" class="tick" text-anchor="middle">{escape(label)}</text>')
+        label = stamp[:16].replace("T", " ") if same_day else stamp[:10]
+        out.append(f'<text x="{lx:.1f}" y="{base + 16}" class="tick label" text-anchor="middle">{escape(label)}</text>')
     out.append("</svg>")
     return "\n".join(out) + "\n"

@@ -198,10 +198,22 @@ def test_svg_plots_rto_and_rpo_of_the_last_drills():
     texts = " ".join(t.text or "" for t in doc.iter(SVG + "text"))
     assert "the last 5 drill(s) (4 passed)" in texts
     assert "objective 10 min 0 s" in texts and "objective 1 h 0 min" in texts
-    assert "2025-12-11" in texts and "2025-12-10" not in texts
+    labels = [t.text for t in doc.iter(SVG + "text") if "label" in t.get("class", "")]
+    assert labels == ["2025-12-11", "2025-12-12", "2025-12-13", "2025-12-14", "2025-12-15"]
     # A higher RTO is drawn higher (smaller y).
     ys = [float(c.get("cy")) for c in _points(doc, "rto_seconds")]
     assert ys == sorted(ys, reverse=True)
+
+
+def test_svg_labels_stay_readable():
+    # Two drills on one day: their times are shown; of 20 drills at most eight labels, the newest among them.
+    entries = [_entry(1), dict(_entry(1), drill="2025-12-01T14:30:00Z")]
+    doc = ET.fromstring(_drill.svg(entries))  # noqa: S314 (our own output)
+    assert [t.text for t in doc.iter(SVG + "text") if "label" in t.get("class", "")] == [
+        "2025-12-01 02:00", "2025-12-01 14:30"]
+    doc = ET.fromstring(_drill.svg([_entry(d) for d in range(1, 21)], last=20))  # noqa: S314 (our own output)
+    labels = [t.text for t in doc.iter(SVG + "text") if "label" in t.get("class", "")]
+    assert len(labels) == 7 and labels[-1] == "2025-12-20"
 
 
 def test_svg_scales_its_axis_and_units():
