@@ -5,8 +5,10 @@
 # remote repositories it cannot destroy: restic to S3 (moto_server, a bucket with Object Lock), restic to the backup
 # server's append-only REST server (rclone serve restic --append-only), borg over SSH to the backup server (forced
 # `borg serve --append-only --restrict-to-path`). The keys go to the escrow host. The drill proves from outside that
-# production's credentials cannot delete, destroys production, starts a fresh replacement, runs
-# playbooks/restore_server.yml over SSH, verifies from outside and prints the report.
+# production's credentials cannot delete, destroys production, starts a fresh replacement, runs the monthly drill's
+# playbook (playbooks/dr_drill.yml, which restores with the restore_server role) over SSH, verifies from outside and
+# prints the report. Every run of dr_drill.yml appends to a drill history kept across drills (DRILL_HISTORY; default
+# .lab/drill-history-<slot>.jsonl), and the drill checks it and the trend picture beside the report.
 #
 #   drill.sh                  the demo: 64 MiB of application data on Debian 13, one restore from restic on S3
 #   --tool borg               restore from borg over SSH instead (or DRILL_TOOL=borg; default restic)
@@ -82,6 +84,7 @@ ZONE=lab.restoreops.test
 C="rdl$SLOT"  # container names: rdl<slot>-prod, -new, -escrow, -backup, -ctl
 PROD=rdr-prod; NEW=rdr-new; ESCROW=rdr-escrow; BACKUP=rdr-backup  # inventory and host names
 if [ "$SLOT" = 1 ]; then D=${DRILL_DIR:-$ROOT/.lab/drill}; else D=${DRILL_DIR:-$ROOT/.lab/drill-$SLOT}; fi
+HISTORY=${DRILL_HISTORY:-$(dirname "$D")/drill-history-$SLOT.jsonl}
 IMAGE=$("$LAB" image-name "host-$RELEASE")
 BUCKET=restoreops-drill
 S3_REPO="s3:http://$S3_ADDR:$S3_PORT/$BUCKET/$PROD"
@@ -329,16 +332,30 @@ fresh_replacement() { # TOOL
   fi
 }
 restore_cmd() { # TOOL -> RESTORE (the restore command; borg's settings are an overlay on the common ones), REPORT
-  RESTORE=("${PLAY[@]}" "$ROOT/playbooks/restore_server.yml" -e "@$ROOT/playbooks/lab/drill_restore_vars.yml")
+  RESTORE=("${PLAY[@]}" "$ROOT/playbooks/dr_drill.yml" -e "@$ROOT/playbooks/lab/drill_restore_vars.yml")
   [ "$1" = restic ] || RESTORE+=(-e "@$ROOT/playbooks/lab/drill_restore_vars_$1.yml")
+  RESTORE+=(-e "@$ROOT/playbooks/lab/drill_dr_drill_vars.yml" -e "dr_drill_history_file=$HISTORY")
   RESTORE+=(-e "drill_expected_orders=$expected_orders" -e "restore_server_incident_time=$incident")
   REPORT="$D/reports/$1/$NEW/report.json"
 }
 declare -A RTO=()
+history_before=$( (grep -c . "$HISTORY" 2>/dev/null) || true)
+history_check() { # TOOL RESULT ITEM: dr_drill.yml's newest history entry, and the trend beside the tool's report
+  python3 - "$HISTORY" "$D/reports/$1/$NEW" "$2" "$3" <<'PY'
+import json, os, sys
+history, report_dir, result, item = sys.argv[1:]
+entry = json.loads(open(history).read().splitlines()[-1])
+assert entry["result"] == result and (entry["failed_item"] or "") == item, entry
+assert result != "PASS" or (entry["rto_seconds"] and entry["rpo_seconds"] is not None), entry
+assert open(os.path.join(report_dir, "trend.svg")).read().startswith("<svg"), "no trend.svg beside the report"
+print(f"drill history: {entry['result']} {entry['failed_item'] or ''} RTO {entry['rto_seconds']} s, "
+      f"RPO {entry['rpo_seconds']} s; trend: {report_dir}/trend.svg")
+PY
+}
 restore_and_verify() { # TOOL: the restore, the independent verification, the report; records the wall-clock RTO
   local tool=$1 start
   restore_cmd "$tool"
-  say "restore from $tool: ansible-playbook playbooks/restore_server.yml (replacement group: $NEW, over SSH)"
+  say "restore from $tool: ansible-playbook playbooks/dr_drill.yml (standby: the replacement group, $NEW, over SSH)"
   start=$SECONDS
   "${RESTORE[@]}"
   RTO[$tool]=$((SECONDS - start))
@@ -398,6 +415,7 @@ for c in r["checks"]:
     print(f"  [{mark}] {c['phase']}: {c['name']}" + (f" - {c['detail']}" if c.get("detail") else ""))
 PY
   echo "report: $(dirname "$REPORT")/report.md (timeline: timeline.svg)"
+  history_check "$tool" PASS "" || fail "$tool: the drill history does not end with this drill's PASS"
 }
 
 expect_failure() { # NAME PATTERN CMD... : the command must fail and print PATTERN
@@ -414,8 +432,11 @@ nothing_moved() {
 run_faults() { # the eight faults on restic, on the replacement just started
   local key="$ESCROW_DIR/keys/$PROD/$RESTIC_KEY.restic.pass"
   say "fault 1: a target marked as production is refused and untouched"
-  expect_failure production "marked as production" "${RESTORE[@]}" -e restore_server_target_is_production=true
+  expect_failure production "marked as production" "${RESTORE[@]}" -e restore_server_target_is_production=true \
+    -e dr_drill_teardown=always -e "dr_drill_teardown_tasks=$ROOT/playbooks/lab/drill_teardown.yml"
   nothing_moved production
+  history_check restic FAIL "standby empty and isolated" || fail "production: the failed drill is not in the history"
+  [ -f "$D/teardown-$NEW.done" ] || fail "production: dr_drill_teardown=always did not run the teardown tasks"
   echo "RELIABILITY fault drill-production-target-refused-untouched"
 
   say "fault 2: a dependency cycle among the services is a clear error, before anything moves"
@@ -501,6 +522,7 @@ PY
 
   say "fault 7: a required dependency probe is refused (the lost server's revoked API token): no cut-over"
   expect_failure probe "partner API.*403|FAILED in phase sanity" "${RESTORE[@]}" -e drill_partner_token=revoked-token-0815
+  history_check restic FAIL "integrity (row counts, checksums, sanity checks)" || fail "probe: the failed drill's item"
   grep -q '"result": "FAIL"' "$REPORT" || fail "probe: the report does not say FAIL"
   [ "$(dig_app)" = "$PROD_ADDR" ] || fail "probe: the DNS record changed although sanity failed ($(dig_app))"
   echo "the report says FAIL; app.$ZONE still points at $PROD_ADDR (the lost production)"
@@ -525,6 +547,13 @@ PY
 if [ "$SMALL" = 1 ]; then
   fresh_replacement restic
   restore_cmd restic
+  say "dr_drill.yml --check: the read-only phases and the plan; nothing recorded"
+  lines=$( (grep -c . "$HISTORY" 2>/dev/null) || true)
+  "${RESTORE[@]}" --check >"$D/drill-check.log" 2>&1 || { tail -30 "$D/drill-check.log"; fail "dr_drill.yml --check failed"; }
+  grep -q "DR drill CHECK on $NEW" "$D/drill-check.log" || fail "dr_drill.yml --check did not print its CHECK"
+  [ "$( (grep -c . "$HISTORY" 2>/dev/null) || true)" = "$lines" ] || fail "dr_drill.yml --check wrote a history entry"
+  nothing_moved check
+  echo "check mode: DR drill CHECK, no history entry, nothing moved"
   if [ "$FAULTS" = 1 ]; then run_faults; fi
   restore_and_verify restic
   [ "$FAULTS" = 0 ] || echo "RELIABILITY fault drill-interrupted-restore-resumed-and-passed"
@@ -532,10 +561,30 @@ if [ "$SMALL" = 1 ]; then
   say "second replacement: $NEW is destroyed; a fresh one is restored from borg over SSH"
   fresh_replacement borg
   restore_and_verify borg
+  say "one more drill onto the standby that holds this completed restore: refused, and still recorded"
+  expect_failure standby "DR drill FAILED at checklist item 'standby empty and isolated'" "${RESTORE[@]}"
+  history_check borg FAIL "standby empty and isolated" || fail "standby: the refused drill is not in the history"
 else
   fresh_replacement "$TOOL"
   restore_and_verify "$TOOL"
 fi
+
+say "drill history: every run of dr_drill.yml above, and the trend of the last drills ($HISTORY)"
+python3 - "$HISTORY" "${history_before:-0}" "$SMALL" <<'PY' || fail "the drill history"
+import json, sys
+lines = [json.loads(line) for line in open(sys.argv[1]).read().splitlines() if line.strip()]
+new = lines[int(sys.argv[2]):]
+# The small drill runs dr_drill.yml for every fault and twice to PASS; the demo once, after the earlier demos' drills.
+passed = [e for e in new if e["result"] == "PASS"]
+assert len(new) >= (2 if sys.argv[3] == "1" else 1) and len(passed) >= (2 if sys.argv[3] == "1" else 1), new
+if len(lines) < 2:
+    print("the first drill of this history: the next run adds the second point of the trend")
+print(f"{len(lines)} drill(s) in the history, {len(new)} from this run:")
+for e in new:
+    print(f"  {e['drill']} {e['result']:<4} RTO {e['rto_seconds']} s  RPO {e['rpo_seconds']} s  {e['failed_item'] or ''}")
+PY
+cat "$(dirname "$REPORT")/trend.md"
+echo "trend picture: $(dirname "$REPORT")/trend.svg"
 
 if [ "$SCAN" = 1 ]; then
   say "secret scan: every output, report, journal and command line of this drill"
@@ -545,7 +594,7 @@ if [ "$SCAN" = 1 ]; then
   echo "argv sampler: $samples samples of every process on this machine and in the lab containers, $argvs distinct command lines"
   for c in "$C-new" "$C-escrow" "$C-backup"; do keep_journal "$c"; done
   python3 "$HERE/secret_scan.py" scan "$D/secrets/all.txt" "$D/ansible.log" "$D/reports" "$D/journals" \
-    "$D/argv.txt" "$D/hooks.jsonl" "$D/mail" "$D/dns/named.log" "$D/moto.log" "$D"/fault-*.log "$D"/*.log \
+    "$D/argv.txt" "$D/hooks.jsonl" "$HISTORY" "$D/mail" "$D/dns/named.log" "$D/moto.log" "$D"/fault-*.log "$D"/*.log \
     || fail "a secret of the drill appeared in its output (see the HIT lines)"
   echo "RELIABILITY secret-scan drill 0 hits"
 fi
