@@ -184,6 +184,10 @@ def is_missing_repository(rc: int, stderr: str) -> bool:
     return "Repository.DoesNotExist" in error_ids(rc, stderr)
 
 
+def is_wrong_passphrase(rc: int, stderr: str) -> bool:
+    return "PassphraseWrong" in error_ids(rc, stderr)
+
+
 # --- environment ------------------------------------------------------------------------------------------------
 
 def drop_inherited_passphrases(environ: dict[str, str] | Any = None) -> None:
@@ -268,14 +272,20 @@ class BorgCLI:
         return os.open(self.secret.file or "", os.O_RDONLY) if self.secret.kind == "file" else None
 
     def run(self, args: Sequence[str], *, check: bool = False, warnings_ok: bool = False, error: str | None = None,
-            cwd: str | None = None) -> Result:
+            cwd: str | None = None, env: Mapping[str, str] | None = None) -> Result:
         """One borg run. Not checked by default: callers decide on the result (:meth:`fail` names the error).
 
-        ``check`` raises on any non-zero exit, or (``warnings_ok``) only on an error, not on a warning.
+        ``check`` raises on any non-zero exit, or (``warnings_ok``) only on an error, not on a warning. ``env`` adds
+        variables to this run only (such as ``BORG_NEW_PASSPHRASE`` for ``borg key change-passphrase``).
         """
         fd = self._open_secret()
         try:
-            extra = {"env": {"BORG_PASSPHRASE_FD": str(fd)}, "pass_fds": [fd]} if fd is not None else {}
+            run_env = dict(env or {})
+            extra: dict[str, Any] = {"pass_fds": [fd]} if fd is not None else {}
+            if fd is not None:
+                run_env["BORG_PASSPHRASE_FD"] = str(fd)
+            if run_env:
+                extra["env"] = run_env
             result = self.runner.run(self.argv(args), check=False, cwd=cwd, **extra)
         finally:
             if fd is not None:
