@@ -19,7 +19,10 @@
 #                             then the resumed restic restore must PASS; then the replacement is destroyed and a fresh
 #                             one is restored from borg, which must PASS the same verification (--tool does not apply)
 #   --small --no-faults       8 MiB, one restore from restic (the backend given) and one from borg, no faults
-#   --slot N                  which set of lab addresses and container names (or DRILL_SLOT; default 1): drills with
+#   DRILL_SCENARIO=ransomware the ransomware response instead of the server loss (tests/lab/ransomware.sh): the
+#                             attack, then playbooks/ransomware_response.yml end to end and its proofs (restic,
+#                             the backend given; --small and --tool do not apply)
+#   --slot N                  which set of lab addresses and container names, 0 to 9 (or DRILL_SLOT; default 1): drills with
 #                             different slots run side by side. Slot N uses 127.0.0.(10N+10) to (10N+14).
 # KEEP=1 leaves the containers and moto_server running. Expects the lab to be up (tests/lab/lab with-lab).
 set -euo pipefail
@@ -58,7 +61,10 @@ case "$OS" in debian12) RELEASE=bookworm ;; debian13) RELEASE=trixie ;;
   *) echo "drill.sh: the OS is debian12 or debian13, not '$OS'" >&2; usage ;; esac
 case "$CONTROLLER" in host|2.19) CONTROLLER=host ;; 2.21) ;;
   *) echo "drill.sh: the controller is host (ansible-core 2.19) or 2.21, not '$CONTROLLER'" >&2; usage ;; esac
-[[ "$SLOT" =~ ^[0-4]$ ]] || { echo "drill.sh: the slot is 0 to 4, not '$SLOT'" >&2; usage; }
+SCENARIO=${DRILL_SCENARIO:-restore}
+case "$SCENARIO" in restore|ransomware) ;;
+  *) echo "drill.sh: DRILL_SCENARIO is restore or ransomware, not '$SCENARIO'" >&2; usage ;; esac
+[[ "$SLOT" =~ ^[0-9]$ ]] || { echo "drill.sh: the slot is 0 to 9, not '$SLOT'" >&2; usage; }
 if [ "$SMALL" = 1 ]; then DATA_MIB=${DRILL_DATA_MIB:-8}; else DATA_MIB=${DRILL_DATA_MIB:-64}; fi
 
 # --- this run's lab: addresses, names, directories -------------------------------------------------------------
@@ -241,6 +247,10 @@ say "production's own credentials cannot destroy its backups (borg over SSH, res
 grep -q "failed=0" "$D/append-only.log" && ! grep -Eq "failed=[1-9]|unreachable=[1-9]" "$D/append-only.log" \
   || { tail -40 "$D/append-only.log"; fail "production's credentials could destroy a backup (see $D/append-only.log)"; }
 setup_seconds=$((SECONDS - drill_start))
+if [ "$SCENARIO" = ransomware ]; then
+  # shellcheck source=ransomware.sh
+  . "$HERE/ransomware.sh"
+fi
 
 say "incident: $PROD is destroyed"
 incident=$(date -u +%Y-%m-%dT%H:%M:%S+0000)
