@@ -8,7 +8,7 @@ from typing import Any
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.restoreops.dr.plugins.module_utils._response import phases
+from ansible_collections.restoreops.dr.plugins.module_utils._response import phases, rotation_record
 
 
 def response_phases(marks: Any, order: Any) -> list[dict[str, Any]]:
@@ -17,6 +17,15 @@ def response_phases(marks: Any, order: Any) -> list[dict[str, Any]]:
     return phases(marks, order)
 
 
+def rotation_record_filter(result: Any, kind: str) -> dict[str, Any]:
+    if not isinstance(result, dict):
+        raise AnsibleFilterError("rotation_record: give one registered loop result of the rotate phase.")
+    try:
+        return rotation_record(result, kind)
+    except ValueError as exc:
+        raise AnsibleFilterError(f"rotation_record: {exc}") from exc
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
-        return {"response_phases": response_phases}
+        return {"response_phases": response_phases, "rotation_record": rotation_record_filter}

@@ -31,3 +31,32 @@ def phases(marks: Sequence[Mapping[str, Any]], order: Sequence[str]) -> List[Dic
         records.append({"name": name, "status": status, "seconds": seconds, "detail": detail,
                         "start": min(starts), "end": max(ends) if ends else None})
     return records
+
+
+def rotation_record(result: Mapping[str, Any], kind: str) -> Dict[str, Any]:
+    """One line of the report for a registered loop result of the rotate phase: what was rotated, how, and what
+    proves it. Names, key ids and proofs only; the results hold no secret (the modules never return one)."""
+    item = result.get("item")
+    if kind == "borg":
+        name = item.get("repository") if isinstance(item, Mapping) else item
+        change = result.get("passphrase_change") or {}
+        export = (result.get("key_export") or {}).get("dest")
+        detail = ("borg key change-passphrase" if change.get("changed") else "the new passphrase was already set")
+        detail += f"; the key exported to {export}" if export else ""
+        proven = ("the new passphrase opens it, the old one is refused"
+                  if change.get("new_opens") and change.get("old_refused") is not False else "NOT proven")
+        return {"what": f"borg passphrase of {name}", "detail": detail, "proven": proven}
+    if kind == "restic":
+        name = item.get("repository") if isinstance(item, Mapping) else item
+        rotation = result.get("key_rotation") or {}
+        kept = isinstance(item, Mapping) and item.get("remove_old_key") in (False, "false", "False")
+        detail = f"new key {rotation.get('new_key_id') or '?'}"
+        if rotation.get("old_key_id"):
+            detail += f", old key {rotation['old_key_id']} " + ("kept (append-only server)" if kept else "removed")
+        proven = ("the old password is refused" if rotation.get("old_refused")
+                  else "the old password still opens it (old key kept)")
+        return {"what": f"restic key of {name}", "detail": detail, "proven": proven}
+    if kind == "postgresql":
+        return {"what": f"database role {item}", "detail": "new password (kept in the secrets directory)",
+                "proven": "set" if not result.get("failed") else "failed"}
+    raise ValueError(f"unknown credential kind {kind!r}")
