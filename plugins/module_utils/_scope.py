@@ -18,11 +18,7 @@ import stat
 import time
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
-from ansible_collections.restoreops.dr.plugins.module_utils._content import (
-    DEFAULT_MAX_ENTROPY,
-    MarkerPatterns,
-    sample_entropy,
-)
+from ansible_collections.restoreops.dr.plugins.module_utils._content import MarkerPatterns, sample_entropy
 from ansible_collections.restoreops.dr.plugins.module_utils._errors import InputError
 from ansible_collections.restoreops.dr.plugins.module_utils._time import parse_time
 

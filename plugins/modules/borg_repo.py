@@ -354,7 +354,8 @@ def build_module() -> AnsibleModule:
     )
     return AnsibleModule(
         argument_spec=argument_spec,
-        mutually_exclusive=[("passphrase", "passphrase_file", "passcommand"), ("new_passphrase", "new_passphrase_file")],
+        mutually_exclusive=[("passphrase", "passphrase_file", "passcommand"),
+                            ("new_passphrase", "new_passphrase_file")],
         supports_check_mode=True,
     )
 

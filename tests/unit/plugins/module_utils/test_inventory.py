@@ -14,7 +14,7 @@ BORG = [
 
 
 def test_unchanged_with_new_snapshots_is_ok():
-    now = RESTIC + [{"id": "d" * 64, "name": "dddddddd", "time": "2027-01-16T02:00:00Z"}]
+    now = [*RESTIC, {"id": "d" * 64, "name": "dddddddd", "time": "2027-01-16T02:00:00Z"}]
     diff = _inventory.compare(now, RESTIC, "2027-01-15T03:00:00Z")
     assert diff["ok"] and diff["unchanged"] == 3 and [s["name"] for s in diff["new"]] == ["dddddddd"]
     assert "all there" in _inventory.sentence("files", diff)
@@ -43,10 +43,10 @@ def test_a_borg_archive_recreated_under_its_name_is_rewritten():
 
 def test_a_new_snapshot_older_than_the_record_is_backdated():
     old = {"id": "f" * 64, "name": "ffffffff", "time": "2027-01-12T02:00:00Z"}
-    diff = _inventory.compare(RESTIC + [old], RESTIC, "2027-01-15T03:00:00Z")
+    diff = _inventory.compare([*RESTIC, old], RESTIC, "2027-01-15T03:00:00Z")
     assert not diff["ok"] and diff["backdated"] == [old] and diff["new"] == []
     # Without the record's time, the newest recorded snapshot is the cutoff.
-    assert _inventory.compare(RESTIC + [old], RESTIC)["backdated"] == [old]
+    assert _inventory.compare([*RESTIC, old], RESTIC)["backdated"] == [old]
 
 
 def test_everything_deleted():

@@ -52,7 +52,8 @@ def test_rotation_adds_removes_and_proves(tmp_path):
     def on_run(cmd, kwargs):
         if cmd[1:3] == ["key", "add"]:
             path = cmd[cmd.index("--new-password-file") + 1]
-            seen_files.append((path, oct(os.stat(path).st_mode & 0o777), open(path).read()))
+            with open(path, encoding="utf-8") as handle:
+                seen_files.append((path, oct(os.stat(path).st_mode & 0o777), handle.read()))
 
     module = FakeModule({**DEFAULTS}, script={
         "version": VERSION,
@@ -76,12 +77,14 @@ def test_rotation_adds_removes_and_proves(tmp_path):
     assert mode == "0o600" and content == "N3w-s3cret\n" and not os.path.exists(path)
     assert all("N3w-s3cret" not in " ".join(c) for c in module.commands()), module.commands()
     # The removal and the proof ran with the new password, the add with the old one.
-    envs = [call["environ_update"]["RESTIC_PASSWORD"] for call in module.calls if call["cmd"][1] == "key"]
+    envs = [call["environ_update"]["RESTIC_PASSWORD"] for call in module.calls
+            if call["cmd"][1] == "key"]
     assert envs == ["old-password", "old-password", "N3w-s3cret", "N3w-s3cret"]
 
 
 def test_check_mode_plans_and_changes_nothing():
-    module = run({}, {"version": VERSION, "list": [(0, "", "")], "cat": [WRONG, CONFIG, CONFIG], "key": [OLD_KEYS]}, check_mode=True)
+    module = run({}, {"version": VERSION, "list": [(0, "", "")], "cat": [WRONG, CONFIG, CONFIG], "key": [OLD_KEYS]},
+                 check_mode=True)
     assert module.result["changed"] is True
     assert module.result["key_rotation"]["old_key_id"] == "0ld0ld00"
     assert [c[:2] for c in module.commands() if c[0] == "key"] == [["key", "list"]]
@@ -96,7 +99,8 @@ def test_already_rotated_is_unchanged():
 def test_a_refused_removal_names_the_key_for_the_administrator():
     forbidden = (1, "", "Fatal: unexpected HTTP response (403): 403 Forbidden\n")
     with pytest.raises(FakeModule.Failed) as failed:
-        run({}, {"version": VERSION, "list": [(0, "", "")], "cat": [WRONG, CONFIG, CONFIG], "key": [OLD_KEYS, (0, "", ""), NEW_KEYS, forbidden]})
+        run({}, {"version": VERSION, "list": [(0, "", "")], "cat": [WRONG, CONFIG, CONFIG],
+                 "key": [OLD_KEYS, (0, "", ""), NEW_KEYS, forbidden]})
     assert "keys/0ld0ld00" in failed.value.result["msg"]
     assert failed.value.result["rotation"]["new_opens"] is True
 
