@@ -83,7 +83,7 @@ options:
     description:
       - With O(new_password) or O(new_password_file), remove the key the current password opens. An append-only
         server (C(rclone serve restic --append-only), rest-server C(--append-only)) refuses that; set V(false) there
-        and have the server's administrator remove the key file (RV(key_rotation.old_key_id)).
+        and have the server's administrator remove the key file (its id is C(old_key_id) in RV(key_rotation)).
     type: bool
     default: true
   read_data_subset:

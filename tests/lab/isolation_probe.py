@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """The ransomware drill's isolation proof inside the affected container (its own network namespace).
 
   isolation_probe.py listen ADDR:PORT...      accept and close connections on each address (runs until killed)
@@ -10,7 +9,7 @@ import threading
 
 
 def endpoint(text):
-    host, _, port = text.rpartition(":")
+    host, _sep, port = text.rpartition(":")
     return host, int(port)
 
 
@@ -20,7 +19,7 @@ def serve(address):
     sock.bind(endpoint(address))
     sock.listen(16)
     while True:
-        conn, _ = sock.accept()
+        conn, _peer = sock.accept()
         conn.close()
 
 

@@ -485,6 +485,7 @@ def main(module: Any) -> dict[str, Any]:
         module.warn(f"This host has no stable borg host id ({my_host} is random per process, as there is no MAC "
                     "address): borg cannot recognise its own stale locks and this module treats them as another "
                     "host's. Set BORG_HOST_ID (for example <hostname>@<a fixed number>) for borg and this module.")
+
     def make_borg(new_secret: SecretSource) -> Borg:
         return Borg(module, params, new_secret)
 
