@@ -241,6 +241,16 @@ say "production: $PROD on Debian ${OS#debian} (PostgreSQL $PG_VERSION + applicat
 "${PLAY[@]}" "$ROOT/playbooks/lab/drill_production.yml" -e "drill_data_mib=$DATA_MIB"
 expected_orders=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["orders"])' "$D/expected.json")
 
+fresh_replacement() { # TOOL
+  say "replacement: $NEW on Debian ${OS#debian}, a fresh host whose UID 1500 already belongs to another user"
+  destroy "$C-new" "$NEW_ADDR"
+  host "$C-new" "$NEW" "$NEW_ADDR" -v "$D/offsite:/offsite"
+  docker exec "$C-new" useradd --uid 1500 --no-create-home --shell /usr/sbin/nologin builder
+  if [ "$1" = borg ]; then
+    "${PLAY[@]}" "$ROOT/playbooks/lab/drill_replacement.yml" >"$D/replacement.log" 2>&1 \
+      || { tail -30 "$D/replacement.log"; fail "the replacement's access to the borg server"; }
+  fi
+}
 say "production's own credentials cannot destroy its backups (borg over SSH, restic REST, S3 Object Lock)"
 "${PLAY[@]}" "$ROOT/playbooks/lab/drill_append_only.yml" | tee "$D/append-only.log" \
   | grep -E '"msg"|^ok: \[localhost\] => |ok=|failed=' | sed 's/^ *//' || true
@@ -257,16 +267,6 @@ incident=$(date -u +%Y-%m-%dT%H:%M:%S+0000)
 destroy "$C-prod" "$PROD_ADDR"
 echo "production destroyed at $incident; it held $expected_orders orders"
 
-fresh_replacement() { # TOOL
-  say "replacement: $NEW on Debian ${OS#debian}, a fresh host whose UID 1500 already belongs to another user"
-  destroy "$C-new" "$NEW_ADDR"
-  host "$C-new" "$NEW" "$NEW_ADDR" -v "$D/offsite:/offsite"
-  docker exec "$C-new" useradd --uid 1500 --no-create-home --shell /usr/sbin/nologin builder
-  if [ "$1" = borg ]; then
-    "${PLAY[@]}" "$ROOT/playbooks/lab/drill_replacement.yml" >"$D/replacement.log" 2>&1 \
-      || { tail -30 "$D/replacement.log"; fail "the replacement's access to the borg server"; }
-  fi
-}
 restore_cmd() { # TOOL -> RESTORE (the restore command; borg's settings are an overlay on the common ones), REPORT
   RESTORE=("${PLAY[@]}" "$ROOT/playbooks/restore_server.yml" -e "@$ROOT/playbooks/lab/drill_restore_vars.yml")
   [ "$1" = restic ] || RESTORE+=(-e "@$ROOT/playbooks/lab/drill_restore_vars_$1.yml")
