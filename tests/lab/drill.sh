@@ -21,9 +21,9 @@
 #   --small --no-faults       8 MiB, one restore from restic (the backend given) and one from borg, no faults
 #   DRILL_SCENARIO=ransomware the ransomware response instead of the server loss (tests/lab/ransomware.sh): the
 #                             attack, then playbooks/ransomware_response.yml end to end and its proofs (restic,
-#                             the backend given; --small and --tool do not apply)
-#   --slot N                  which set of lab addresses and container names, 0 to 9 (or DRILL_SLOT; default 1): drills with
-#                             different slots run side by side. Slot N uses 127.0.0.(10N+10) to (10N+14).
+#                             the backend given; --small gives 8 MiB of data, --tool does not apply)
+#   --slot N                  which set of lab addresses and container names, 0 to 9 (or DRILL_SLOT; default 1):
+#                             drills with different slots run side by side. Slot N uses 127.0.0.(10N+10) to (10N+14).
 # KEEP=1 leaves the containers and moto_server running. Expects the lab to be up (tests/lab/lab with-lab).
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
