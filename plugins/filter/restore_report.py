@@ -39,7 +39,10 @@ def spec_defaults(value: Any, options: Mapping[str, Any]) -> Any:
         spec = spec or {}
         current = out.get(name, _MISSING)
         if current is _MISSING or current is None:
-            if "default" in spec:
+            if "default" in spec and spec.get("options") and isinstance(spec["default"], Mapping):
+                # A dict whose default is {} still gets its own options' defaults (cutover.dns.server, ...).
+                out[name] = spec_defaults(spec["default"], spec["options"])
+            elif "default" in spec:
                 out[name] = spec["default"]
             elif spec.get("type") == "dict" and spec.get("options"):
                 out[name] = spec_defaults({}, spec["options"])

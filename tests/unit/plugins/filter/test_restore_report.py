@@ -160,3 +160,11 @@ def test_sanity_checks_http_dependencies_see_a_revoked_token():
     assert records[0]["detail"] == "HTTP 403 from http://127.0.0.1:18080/v1/ping (expected 200)"
     assert records[0]["required"] and "s3cr3t" not in repr(records)
     assert records[1]["detail"].endswith("without the expected text in the answer")
+
+
+def test_spec_defaults_fills_the_options_of_a_dict_whose_default_is_empty():
+    from ansible_collections.restoreops.dr.plugins.filter.restore_report import spec_defaults
+    options = {"dns": {"type": "dict", "default": {}, "options": {"server": {"type": "str", "default": ""},
+                                                                  "port": {"type": "int", "default": 53}}},
+               "hook": {"type": "str", "default": ""}}
+    assert spec_defaults({}, options) == {"dns": {"server": "", "port": 53}, "hook": ""}
