@@ -74,7 +74,8 @@ RESPONSE_SECONDS=$((SECONDS - response_start))
 grep -q 'RANSOMWARE RESPONSE PASS' "$D/response.log" || { tail -60 "$D/response.log"; fail "the response did not PASS"; }
 
 say "proofs: isolation inside $AFFECTED, never shut down, the evidence checksums"
-docker exec "$AFFECTED" nft list table inet restoreops_isolation | grep -q 'policy drop' || fail "isolation table not loaded"
+docker exec "$AFFECTED" nft list table inet restoreops_isolation > "$D/isolation.nft" || fail "isolation table not loaded"
+grep -q 'policy drop' "$D/isolation.nft" || fail "the isolation table drops nothing"
 echo "nftables table inet restoreops_isolation loaded (policy drop)"
 probe 127.0.0.2 127.0.0.3:2222 || fail "the management connection was cut"
 if probe 127.0.0.2 127.0.0.3:8081; then fail "another service is still reachable"; fi
