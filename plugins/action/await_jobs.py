@@ -88,7 +88,7 @@ class ActionModule(ActionBase):
             if watched.get("failed"):
                 result.update(failed=True, msg=f"Could not watch the jobs on {host}: {watched.get('msg')}")
                 return result
-            for jid in watched.get("finished", []) + watched.get("missing", []):
+            for jid in watched.get("ended", []) + watched.get("missing", []):
                 job = pending.pop(jid)
                 status = self._status(jid, task_vars)
                 own = {k: v for k, v in status.items() if k not in _ASYNC_KEYS}

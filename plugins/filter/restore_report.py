@@ -39,13 +39,11 @@ def spec_defaults(value: Any, options: Mapping[str, Any]) -> Any:
         spec = spec or {}
         current = out.get(name, _MISSING)
         if current is _MISSING or current is None:
-            if "default" in spec and spec.get("options") and isinstance(spec["default"], Mapping):
-                # A dict whose default is {} still gets its own options' defaults (cutover.dns.server, ...).
-                out[name] = spec_defaults(spec["default"], spec["options"])
+            if spec.get("type") == "dict" and spec.get("options"):
+                # A dict's own default (often {}) still gets its options' defaults.
+                out[name] = spec_defaults(spec.get("default") or {}, spec["options"])
             elif "default" in spec:
                 out[name] = spec["default"]
-            elif spec.get("type") == "dict" and spec.get("options"):
-                out[name] = spec_defaults({}, spec["options"])
             continue
         if spec.get("options"):
             if spec.get("type") == "dict":
@@ -92,6 +90,20 @@ def escrow_checks(result: Mapping[str, Any]) -> List[Dict[str, Any]]:
             detail += f" / failed: {', '.join(failed)}. " + " ".join(item.get("problems") or [])
         records.append({"phase": "keys", "name": f"escrowed key {item.get('name')}", "ok": bool(item.get("ok")),
                         "detail": detail.strip()})
+    return records
+
+
+def fidelity_checks(verify: Optional[Mapping[str, Any]], phase: str = "data") -> List[Dict[str, Any]]:
+    """One record per attribute of ``backup_restore``'s ``verify.fidelity``: ``ok`` unless it differs (an attribute
+    the tool does not keep, or one the manifest did not record, is ok and says so in ``detail``)."""
+    records = []
+    for line in (verify or {}).get("fidelity") or []:
+        status = str(line.get("status") or "")
+        detail = f"{status}: {line.get('checked', 0)} compared, {line.get('recorded', 0)} carrying it"
+        if line.get("differing"):
+            detail += f", {line['differing']} differing ({', '.join(line.get('paths') or [])})"
+        records.append({"phase": phase, "name": f"fidelity: {line.get('attribute')}", "ok": status != "differing",
+                        "detail": detail})
     return records
 
 
@@ -269,6 +281,7 @@ class FilterModule:
             "spec_defaults": spec_defaults,
             "repository_source": repository_source,
             "escrow_checks": escrow_checks,
+            "fidelity_checks": fidelity_checks,
             "sanity_checks": sanity_checks,
             "service_checks": service_checks,
             "failed_checks": failed_checks,

@@ -110,10 +110,35 @@ def id_maps(plans: Iterable[AccountPlan]) -> Tuple[Dict[int, int], Dict[int, int
     return uids, gids
 
 
+CAPABILITY = "security.capability"
+
+
+def _capability(path: str) -> Optional[bytes]:
+    try:
+        return os.getxattr(path, CAPABILITY, follow_symlinks=False)
+    except OSError:  # none (ENODATA), or a file system without extended attributes
+        return None
+
+
+def keep_privileges(path: str, st: os.stat_result, change: Callable[[], None]) -> None:
+    """Run ``change`` (a chown) and give a regular file back what the kernel takes from it on a change of owner: the
+    setuid and setgid bits and its file capability (``security.capability``), as it had them before."""
+    if not stat.S_ISREG(st.st_mode):
+        change()
+        return
+    capability = _capability(path)
+    change()
+    if st.st_mode & (stat.S_ISUID | stat.S_ISGID):
+        os.chmod(path, stat.S_IMODE(st.st_mode))
+    if capability is not None:
+        os.setxattr(path, CAPABILITY, capability, follow_symlinks=False)
+
+
 def reown(paths: Sequence[str], uid_map: Mapping[int, int], gid_map: Mapping[int, int], *, apply: bool,
           lstat: Callable[[str], os.stat_result] = os.lstat,
           lchown: Callable[[str, int, int], None] = os.lchown) -> Dict[str, int]:
-    """Walk ``paths`` (one file system each, links not followed) and map owners; returns counts."""
+    """Walk ``paths`` (one file system each, links not followed) and map owners; returns counts. A regular file keeps
+    its setuid/setgid bits and its file capability across the change (:func:`keep_privileges`)."""
     counts = {"files": 0, "uid": 0, "gid": 0}
     if not uid_map and not gid_map:
         return counts
@@ -127,7 +152,7 @@ def reown(paths: Sequence[str], uid_map: Mapping[int, int], gid_map: Mapping[int
         counts["uid"] += uid != st.st_uid
         counts["gid"] += gid != st.st_gid
         if apply:
-            lchown(path, uid, gid)
+            keep_privileges(path, st, lambda: lchown(path, uid, gid))
 
     for top in paths:
         try:

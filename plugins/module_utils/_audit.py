@@ -315,6 +315,34 @@ def evaluate(observations: dict[str, Any], waivers: list[dict[str, Any]] | None 
             "checked": checked, "ok": not violations}
 
 
+UNAUDITED = "the host could not be audited (unreachable or a probe failed)"
+
+
+def evaluate_hosts(hosts: list[str], probes: list[Any], waivers: list[Any] | None = None,
+                   rpo_hours: list[Any] | None = None, now: float | None = None) -> dict[str, dict[str, Any]]:
+    """:func:`evaluate` for every host of a play at once, judged against one ``now``.
+
+    ``probes``, ``waivers`` and ``rpo_hours`` are parallel to ``hosts``. A host without probe results (``None``:
+    it was unreachable, or its probe task never ran) gets one ``probe_failed`` violation.
+    """
+    now = dt.datetime.now(dt.timezone.utc).timestamp() if now is None else float(now)
+    count = len(hosts)
+    waivers = list(waivers) if waivers is not None else [[]] * count
+    rpo_hours = list(rpo_hours) if rpo_hours is not None else [25.0] * count
+    probes = list(probes)
+    if not (len(probes) == len(waivers) == len(rpo_hours) == count):
+        raise ValueError(f"{count} hosts, but {len(probes)} probe results, {len(waivers)} waiver lists and "
+                         f"{len(rpo_hours)} RPOs")
+    out: dict[str, dict[str, Any]] = {}
+    for host, raw, host_waivers, rpo in zip(hosts, probes, waivers, rpo_hours):
+        if not isinstance(raw, dict):
+            out[host] = {"findings": [_finding("probe_failed", "host", UNAUDITED)], "violations": 1, "waived": 0,
+                         "checked": [], "ok": False}
+            continue
+        out[host] = evaluate(normalize(raw), host_waivers or [], 25.0 if rpo is None else rpo, now)
+    return out
+
+
 def _checked_rules(obs: dict[str, Any]) -> dict[str, bool]:
     return {
         "borg_append_only": bool(obs.get("borg")),

@@ -25,6 +25,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import stat
 import tempfile
 from dataclasses import dataclass, field
@@ -63,6 +64,12 @@ def item_options() -> dict[str, Any]:
         key_file=dict(type="path", required=True, no_log=False),
         passphrase_file=dict(type="path", no_log=False),
         passcommand=dict(type="str", no_log=False),
+        passphrase=dict(type="str", no_log=True),
+        passphrase_place=dict(type="dict", no_log=False, options=dict(
+            host_id=dict(type="str", required=True),
+            dev=dict(type="int", required=True),
+            path=dict(type="str", required=True),
+        )),
         sha256=dict(type="str"),
         protected_paths=dict(type="list", elements="path", default=[]),
     )
@@ -87,6 +94,17 @@ class EscrowCheckFailed(RestoreOpsError):
 
 
 @dataclass(frozen=True)
+class Place:
+    """Where something lives: its path, its directory, the device of its filesystem (``st_dev``) and the identity of
+    the host (:func:`host_identity`; None: the host running the check)."""
+
+    path: str
+    directory: str
+    dev: int
+    host_id: Optional[str] = None
+
+
+@dataclass(frozen=True)
 class EscrowItem:
     """One escrowed secret and what it protects."""
 
@@ -99,6 +117,8 @@ class EscrowItem:
     passcommand: Optional[str] = None
     sha256: Optional[str] = None
     protected_paths: tuple[str, ...] = ()
+    passphrase: Optional[str] = None
+    passphrase_place: Optional[Place] = None
 
     @property
     def local_repo(self) -> Optional[str]:
@@ -145,8 +165,14 @@ def parse_item(raw: dict[str, Any]) -> EscrowItem:
         raise InputError(f"{where}: key_file must be an absolute path, got {key_file!r}.")
     passphrase_file = raw.get("passphrase_file")
     passcommand = raw.get("passcommand")
+    passphrase = raw.get("passphrase")
     if passphrase_file is not None and passcommand is not None:
         raise InputError(f"{where}: give passphrase_file or passcommand, not both.")
+    if passphrase is not None and (passphrase_file is not None or passcommand is not None):
+        raise InputError(f"{where}: give passphrase, passphrase_file or passcommand, only one of them.")
+    if passphrase is not None and not passphrase:
+        raise InputError(f"{where}: passphrase is empty.")
+    place = parse_passphrase_place(where, raw.get("passphrase_place"), passphrase_file)
     if passphrase_file is not None and not os.path.isabs(passphrase_file):
         raise InputError(f"{where}: passphrase_file must be an absolute path, got {passphrase_file!r}.")
     if passcommand is not None and not passcommand.strip():
@@ -156,9 +182,12 @@ def parse_item(raw: dict[str, Any]) -> EscrowItem:
     sha256 = raw.get("sha256")
     if kind in ("borg", "restic") and not repo:
         raise InputError(f"{where}: kind {kind} needs repo.")
+    if kind != "borg" and (passphrase is not None or place is not None):
+        raise InputError(f"{where}: passphrase and passphrase_place apply to kind borg only.")
     if kind == "borg":
-        if passphrase_file is None and passcommand is None:
-            raise InputError(f"{where}: kind borg needs the escrowed passphrase as passphrase_file or passcommand.")
+        if passphrase_file is None and passcommand is None and passphrase is None:
+            raise InputError(f"{where}: kind borg needs the escrowed passphrase as passphrase_file, passcommand or "
+                             "passphrase.")
         if not (os.path.isabs(repo) and not _URL_RE.match(repo)):
             raise InputError(
                 f"{where}: borg repository {repo!r} is not a local path; the check opens it with only the escrowed "
@@ -182,7 +211,26 @@ def parse_item(raw: dict[str, Any]) -> EscrowItem:
             raise InputError(f"{where}: protected_paths must be absolute paths, got {path!r}.")
     return EscrowItem(name=name, kind=kind, key_file=key_file, repo=repo, device=device,
                       passphrase_file=passphrase_file, passcommand=passcommand, sha256=sha256,
-                      protected_paths=protected)
+                      protected_paths=protected, passphrase=passphrase, passphrase_place=place)
+
+
+def parse_passphrase_place(where: str, raw: Any, passphrase_file: Optional[str]) -> Optional[Place]:
+    """Where a passphrase that is not a file on this host is kept, as observed on the host that keeps it."""
+    if raw is None:
+        return None
+    if passphrase_file is not None:
+        raise InputError(f"{where}: passphrase_place describes a passphrase kept elsewhere; a passphrase_file on this "
+                         "host is examined directly, so give one or the other.")
+    host_id = str(raw.get("host_id") or "").strip()
+    path = raw.get("path") or ""
+    dev = raw.get("dev")
+    if not host_id:
+        raise InputError(f"{where}: passphrase_place.host_id is empty.")
+    if not isinstance(path, str) or not os.path.isabs(path):
+        raise InputError(f"{where}: passphrase_place.path must be an absolute path, got {path!r}.")
+    if isinstance(dev, bool) or not isinstance(dev, int) or dev < 0:
+        raise InputError(f"{where}: passphrase_place.dev must be a device number (st_dev), got {dev!r}.")
+    return Place(path, os.path.dirname(path), dev, host_id)
 
 
 def parse_items(raw_items: Iterable[dict[str, Any]]) -> list[EscrowItem]:
@@ -303,36 +351,58 @@ def check_mode(item: EscrowItem, max_mode: int) -> Verdict:
     return verdict
 
 
-@dataclass(frozen=True)
-class Place:
-    """Where something lives: its path, its directory, and the device of its filesystem."""
-
-    path: str
-    directory: str
-    dev: int
-
-
-def place_of(path: str) -> Place:
+def place_of(path: str, host_id: Optional[str] = None) -> Place:
     real = os.path.realpath(path)
     st = os.stat(real)
     directory = real if stat.S_ISDIR(st.st_mode) else os.path.dirname(real)
     dev = st.st_dev
     if stat.S_ISBLK(st.st_mode):
         dev = st.st_rdev  # a block device: its own filesystem is what it holds
-    return Place(real, directory, dev)
+    return Place(real, directory, dev, host_id)
+
+
+def _first_line(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.readline().strip()
+    except (OSError, UnicodeDecodeError):
+        return ""
+
+
+def host_identity() -> str:
+    """This host as ``<machine id>/<hostname>``: containers on one VM can share the machine id (systemd derives it
+    from the hardware), but one machine under two inventory names shares both. The key_escrow role reads the same two
+    values (``cat /etc/machine-id /proc/sys/kernel/hostname``) on the host that keeps a passphrase."""
+    machine_id = _first_line("/etc/machine-id") or _first_line("/var/lib/dbus/machine-id")
+    hostname = _first_line("/proc/sys/kernel/hostname") or socket.gethostname()
+    return f"{machine_id}/{hostname}"
 
 
 def decide_apart(key: Place, passphrase: Optional[Place], protected: list[tuple[str, Place]]) -> Verdict:
-    """Key and passphrase in different directories; neither on a filesystem holding what they protect.
+    """Key and passphrase not on one host and filesystem; neither on a filesystem holding what they protect.
 
-    ``protected`` pairs a label (``repository``, ``device``, ``protected path``) with the place it names.
+    ``key`` and the ``protected`` places are on the host running the check (their ``host_id`` is that host's, or
+    None). ``passphrase`` is None when its place cannot be observed (a command or a value without a place); with a
+    ``host_id`` of another host it shares nothing with this host's filesystems (device numbers of two hosts are not
+    comparable). ``protected`` pairs a label (``repository``, ``device``, ``protected path``) with the place it names.
     """
     problems = []
-    if passphrase is not None and passphrase.directory == key.directory:
-        problems.append(
-            f"The escrowed key {key.path} and its passphrase {passphrase.path} are in the same directory "
-            f"({key.directory}): whoever gets one gets both. Keep them in separate places.")
-    for what, escrowed in (("key", key), ("passphrase", passphrase)):
+    same_host = passphrase is not None and (passphrase.host_id is None or key.host_id is None
+                                            or passphrase.host_id == key.host_id)
+    if same_host and passphrase is not None:
+        if passphrase.directory == key.directory:
+            problems.append(
+                f"The escrowed key {key.path} and its passphrase {passphrase.path} are in the same directory "
+                f"({key.directory}): whoever gets one gets both. Keep the passphrase on another escrow host or in a "
+                "secrets store.")
+        elif passphrase.dev == key.dev:
+            host = f" ({key.host_id})" if key.host_id else ""
+            problems.append(
+                f"The escrowed key {key.path} and its passphrase {passphrase.path} share one host{host} and one "
+                f"filesystem (device {passphrase.dev}): a copy, snapshot or theft of that filesystem gives both. "
+                "Keep the passphrase on another escrow host or on a filesystem of its own that your secrets tooling "
+                "manages.")
+    for what, escrowed in (("key", key), ("passphrase", passphrase if same_host else None)):
         if escrowed is None:
             continue
         for label, place in protected:
@@ -343,9 +413,14 @@ def decide_apart(key: Place, passphrase: Optional[Place], protected: list[tuple[
     return Verdict(not problems, problems)
 
 
-def check_apart(item: EscrowItem) -> Verdict:
-    key = place_of(item.key_file)
-    passphrase = place_of(item.passphrase_file) if item.passphrase_file else None
+def check_apart(item: EscrowItem, host_id: Optional[str] = None) -> Verdict:
+    """Observe the places: the key (and a passphrase file) here, a passphrase kept elsewhere as its caller saw it
+    there (``passphrase_place``), nothing for a passcommand or a value without a place."""
+    key = place_of(item.key_file, host_id)
+    if item.passphrase_file:
+        passphrase: Optional[Place] = place_of(item.passphrase_file, host_id)
+    else:
+        passphrase = item.passphrase_place
     protected: list[tuple[str, Place]] = []
     problems = []
     targets = []
@@ -356,7 +431,7 @@ def check_apart(item: EscrowItem) -> Verdict:
     targets.extend(("protected path", p) for p in item.protected_paths)
     for label, path in targets:
         try:
-            protected.append((label, place_of(path)))
+            protected.append((label, place_of(path, host_id)))
         except OSError as exc:
             problems.append(f"The {label} {path} cannot be examined ({exc.strerror}), so the escrow cannot be "
                             "shown to live apart from it.")
@@ -477,7 +552,7 @@ class BorgProbe:
             blob = exported.blob if config.mode == "repokey" else None
             _write_private(os.path.join(shadow_repo, "config"), config_with_key(config_text, blob))
             # Only the escrowed key and passphrase: a fresh base directory, the passphrase file by descriptor.
-            secret = SecretSource(file=item.passphrase_file, command=item.passcommand)
+            secret = SecretSource(value=item.passphrase, file=item.passphrase_file, command=item.passcommand)
             borg = BorgCLI(self.module, secret, binary=self.binary, repo=repo, purpose="escrow",
                            base_dir=os.path.join(shadow, "base"),
                            key_file=item.key_file if config.mode == "keyfile" else None)
@@ -584,7 +659,8 @@ def decide_file(item: EscrowItem, actual: str) -> tuple[Verdict, Verdict]:
 # The whole check
 
 
-def check_item(item: EscrowItem, max_mode: int, probes: dict[str, Any]) -> ItemResult:
+def check_item(item: EscrowItem, max_mode: int, probes: dict[str, Any], host_id: Optional[str] = None
+               ) -> ItemResult:
     result = ItemResult(item.name)
     exists = check_exists(item)
     result.record("exists", exists)
@@ -594,7 +670,7 @@ def check_item(item: EscrowItem, max_mode: int, probes: dict[str, Any]) -> ItemR
             result.record(check, skipped)
         return result
     result.record("mode", check_mode(item, max_mode))
-    result.record("apart", check_apart(item))
+    result.record("apart", check_apart(item, host_id))
     if item.kind == "file":
         decrypts, current = decide_file(item, file_sha256(item.key_file))
     else:
@@ -619,9 +695,12 @@ def main(module: Any) -> dict[str, Any]:
             f"{', '.join(foreign)} is set in the module's environment and would be used instead of the escrowed "
             "secret; unset it for this task.")
     probes = {"borg": BorgProbe(module), "restic": ResticProbe(module), "luks": LuksProbe(module)}
-    results = [check_item(item, max_mode, probes) for item in items]
+    host_id = host_identity()
+    results = [check_item(item, max_mode, probes, host_id) for item in items]
     summary = summarize(results)
     summary["changed"] = False
+    summary["host_id"] = host_id
     if not summary["ok"] and params["fail_on_problem"]:
-        raise EscrowCheckFailed(failure_message(results), ok=False, results=summary["results"], changed=False)
+        raise EscrowCheckFailed(failure_message(results), ok=False, results=summary["results"], changed=False,
+                                host_id=host_id)
     return summary

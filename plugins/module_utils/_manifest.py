@@ -17,6 +17,21 @@ Format 2, ``manifest.jsonl.gz``: gzip-compressed JSON lines, readable with ``zca
 - the trailer: ``{"end": true, "files": <entries>, "bytes": <their total size>}``; a manifest without it is
   incomplete and is refused.
 
+What a restore must give back beyond the bytes (fidelity), recorded since the header says ``"kinds": ["dir", "file",
+"symlink"]`` (a format 2 manifest without these fields verifies its content as before):
+
+- an entry line goes on after its digest with ``"mode": <st_mode>, "blocks": <st_blocks>``, then
+  ``"link": "<dev>:<inode>"`` for a file with more than one hard link (its hard-link group), then ``"xattrs":
+  {"<name>": "<first 32 hex digits of the SHA-256 of the value>"}`` for a file with extended attributes (POSIX ACLs
+  are the ``system.posix_acl_access``/``system.posix_acl_default`` attributes; ``security.selinux`` is left out, as
+  the target's policy labels files);
+- a symbolic link: ``{"symlink": "/abs/path", "target": "...", "mtime_ns": ..., "ctime_ns": ..., "inode": ...}``;
+- a directory: ``{"dir": "/abs/path/", "mode": ..., "ctime_ns": ..., "inode": ...}`` and its ``"xattrs"``; the
+  trailing slash sorts it where the walk meets it (before its contents, after ``/abs/path.txt``).
+
+All lines are in strictly increasing order of their path; the trailer counts the entry lines (files) only and adds
+``"others"`` for symbolic links and directories.
+
 The header and the trailer each sit in a gzip member of their own, and the entries are cut into members at lines
 chosen by their content (about one in 4096), so a change re-compresses only the member around it and the backup
 tools' deduplication keeps the rest of yesterday's manifest. ``gzip``/``zcat`` read the members as one stream.
@@ -56,9 +71,17 @@ RACY_NS = 1_000_000_000
 MEMBER_MASK = 0xFFF  # an entry line whose CRC-32 has these bits clear ends a gzip member (about 1 in 4096)
 LEVEL = 6
 LISTED = 100  # verification lists at most this many paths per kind of problem (all are counted)
+KINDS = ["dir", "file", "symlink"]  # what the walk of a recording meets (the header says so)
+ATTRIBUTES = ("mode", "mtime", "symlink", "hardlink", "acl", "xattr", "sparse")
+ACL_NAMES = ("system.posix_acl_access", "system.posix_acl_default")
+SKIPPED_XATTRS = ("security.selinux",)  # labelled by the target's own policy, not restored as data
+SHOWN = 5  # paths listed per differing attribute
+CHECKED, DIFFERING, UNSUPPORTED, NOT_RECORDED = "checked", "differing", "not supported by the tool", "not recorded"
+_FIDELITY = b'","mode":'  # what follows the digest in an entry line that carries the fidelity fields
 _PREFIX = '{"path":%s,"size":%d,"mtime_ns":%d,"ctime_ns":%d,"inode":%d,"sha256":"'
 _LINE = re.compile(rb'\{"path":"([^"\\\x00-\x1f\x7f-\xff]*)","size":(\d+),"mtime_ns":(\d+),"ctime_ns":(\d+),'
-                   rb'"inode":(\d+),"sha256":"([0-9a-f]{64})"\}\Z').match
+                   rb'"inode":(\d+),"sha256":"([0-9a-f]{64})"(?:,"mode":(\d+),"blocks":(\d+)(?:,"link":"(\d+:\d+)")?'
+                   rb'(?:,"xattrs":(\{[^}]*\}))?)?\}\Z').match
 
 
 class ManifestError(Exception):
@@ -66,7 +89,8 @@ class ManifestError(Exception):
 
 
 class Entry(NamedTuple):
-    """One file of a manifest. Format 1 manifests carry the digest only (the metadata fields are None)."""
+    """One file of a manifest. Format 1 manifests carry the digest only (the metadata fields are None); format 2
+    lines written before fidelity was recorded have no ``mode``, ``blocks``, ``link`` or ``xattrs``."""
 
     path: str
     sha256: str
@@ -74,6 +98,18 @@ class Entry(NamedTuple):
     mtime_ns: int | None = None
     ctime_ns: int | None = None
     inode: int | None = None
+    mode: int | None = None
+    blocks: int | None = None
+    link: str | None = None
+    xattrs: Mapping[str, str] | None = None
+
+
+class Other(NamedTuple):
+    """A symbolic link or a directory of a manifest (``kind``), by its path (a directory's ends with a slash)."""
+
+    kind: str
+    path: str
+    data: Mapping[str, Any]
 
 
 # --- small helpers -----------------------------------------------------------------------------------------------
@@ -138,11 +174,14 @@ def distinct_tops(paths: Iterable[str]) -> list[str]:
 
 
 def walk(tops: Iterable[str], exclude: Iterable[str] = (),
-         on_error: Callable[[str, OSError], None] | None = None) -> Iterator[tuple[str, os.stat_result]]:
+         on_error: Callable[[str, OSError], None] | None = None, *, every_kind: bool = False
+         ) -> Iterator[tuple[str, os.stat_result]]:
     """Every regular file under ``tops`` (symbolic links are not followed) with its lstat, sorted by path.
 
     Directories in ``exclude`` are skipped whole. Memory holds the names of one directory per level of depth, never
-    the tree. A top that is a regular file is yielded itself; one that does not exist yields nothing.
+    the tree. A top that is a regular file is yielded itself; one that does not exist yields nothing. With
+    ``every_kind`` symbolic links come too, and every directory (a top included) with a trailing slash, before what
+    it holds (other kinds of files never).
     """
     skip = {os.path.normpath(os.path.abspath(p)) for p in exclude}
     starts: list[tuple[str, str, os.stat_result]] = []
@@ -157,21 +196,24 @@ def walk(tops: Iterable[str], exclude: Iterable[str] = (),
             if on_error:
                 on_error(top, exc)
             continue
-        if stat.S_ISREG(st.st_mode):
+        if stat.S_ISREG(st.st_mode) or (every_kind and stat.S_ISLNK(st.st_mode)):
             starts.append((top, top, st))
         elif stat.S_ISDIR(st.st_mode):
             starts.append((top.rstrip("/") + "/", top, st))
-    for _key, top, st in sorted(starts, key=lambda s: s[0]):
-        if stat.S_ISREG(st.st_mode):
+    for key, top, st in sorted(starts, key=lambda s: s[0]):
+        if not stat.S_ISDIR(st.st_mode):
             yield top, st
         else:
-            yield from _walk_dir(top, skip, on_error)
+            if every_kind:
+                yield key, st
+            yield from _walk_dir(top, skip, on_error, every_kind)
 
 
 _DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0)
 
 
-def _listing(path: str, on_error: Callable[[str, OSError], None] | None) -> tuple[int, list[str]] | None:
+def _listing(path: str, on_error: Callable[[str, OSError], None] | None, links: bool = False
+             ) -> tuple[int, list[str]] | None:
     """An open descriptor of the directory and its names, directories with a trailing slash (which sorts them where
     their paths sort), in reverse order to pop from the end."""
     try:
@@ -189,7 +231,7 @@ def _listing(path: str, on_error: Callable[[str, OSError], None] | None) -> tupl
                 try:
                     if entry.is_dir(follow_symlinks=False):
                         names.append(entry.name + "/")
-                    elif entry.is_file(follow_symlinks=False):
+                    elif entry.is_file(follow_symlinks=False) or (links and entry.is_symlink()):
                         names.append(entry.name)
                 except OSError:
                     continue
@@ -202,11 +244,11 @@ def _listing(path: str, on_error: Callable[[str, OSError], None] | None) -> tupl
     return fd, names
 
 
-def _walk_dir(top: str, skip: set[str], on_error: Callable[[str, OSError], None] | None
+def _walk_dir(top: str, skip: set[str], on_error: Callable[[str, OSError], None] | None, every_kind: bool = False
               ) -> Iterator[tuple[str, os.stat_result]]:
     """Depth first in sorted order, one stack frame per open directory; files are stat'ed relative to their
     directory's descriptor (cheaper than resolving the whole path each time)."""
-    listing = _listing(top, on_error)
+    listing = _listing(top, on_error, every_kind)
     if listing is None:
         return
     stack = [(top.rstrip("/") + "/", *listing)]
@@ -221,9 +263,11 @@ def _walk_dir(top: str, skip: set[str], on_error: Callable[[str, OSError], None]
                     sub = prefix + name[:-1]
                     if sub in skip:
                         continue
-                    listing = _listing(sub, on_error)
+                    listing = _listing(sub, on_error, every_kind)
                     if listing is not None:
                         stack.append((sub + "/", *listing))
+                        if every_kind:
+                            yield sub + "/", os.fstat(listing[0])
                         break
                     continue
                 try:
@@ -234,7 +278,7 @@ def _walk_dir(top: str, skip: set[str], on_error: Callable[[str, OSError], None]
                     if on_error:
                         on_error(prefix + name, exc)
                     continue
-                if is_reg(st.st_mode):
+                if is_reg(st.st_mode) or (every_kind and stat.S_ISLNK(st.st_mode)):
                     yield prefix + name, st
             else:
                 os.close(fd)
@@ -255,18 +299,74 @@ def entry_prefix(path: str, st: os.stat_result) -> bytes:
             ).encode("ascii")
 
 
-def entry_line(path: str, st: os.stat_result, digest: str) -> bytes:
-    return entry_prefix(path, st) + digest.encode("ascii") + b'"}'
+def xattr_digests(path: str) -> dict[str, str]:
+    """The extended attributes of ``path`` (not followed when a link) by name, each value as the first 32 hex digits of
+    its SHA-256; empty where the file system has none. ``security.selinux`` is left out."""
+    try:
+        names = os.listxattr(path, follow_symlinks=False)
+    except OSError:
+        return {}
+    found = {}
+    for name in sorted(names):
+        if name in SKIPPED_XATTRS:
+            continue
+        try:
+            value = os.getxattr(path, name, follow_symlinks=False)
+        except OSError:
+            continue
+        found[name] = hashlib.sha256(value).hexdigest()[:32]
+    return found
+
+
+def _xattrs_field(path: str) -> bytes:
+    found = xattr_digests(path)
+    if not found:
+        return b""
+    return b',"xattrs":' + json.dumps(found, sort_keys=True, separators=(",", ":")).encode("ascii")
+
+
+def fidelity_fields(path: str, st: os.stat_result) -> bytes:
+    """What an entry line records after its digest: mode, allocated blocks, hard-link group, extended attributes."""
+    fields = b',"mode":%d,"blocks":%d' % (st.st_mode, st.st_blocks)
+    if st.st_nlink > 1:
+        fields += b',"link":"%d:%d"' % (st.st_dev, st.st_ino)
+    return fields + _xattrs_field(path)
+
+
+def entry_line(path: str, st: os.stat_result, digest: str, fidelity: bytes = b"") -> bytes:
+    """An entry line; ``fidelity`` is what :func:`fidelity_fields` read (a recording always gives it)."""
+    return entry_prefix(path, st) + digest.encode("ascii") + b'"' + fidelity + b"}"
+
+
+def other_line(path: str, st: os.stat_result) -> bytes | None:
+    """The line of a symbolic link or a directory (``path`` with its trailing slash), None for anything else (or a
+    link that went away since the walk met it)."""
+    if stat.S_ISLNK(st.st_mode):
+        try:
+            target = os.readlink(path)
+        except OSError:
+            return None
+        link = (f'{{"symlink":{encode_basestring_ascii(path)},"target":{encode_basestring_ascii(target)},'
+                f'"mtime_ns":{st.st_mtime_ns},"ctime_ns":{st.st_ctime_ns},"inode":{st.st_ino}}}')
+        return link.encode("ascii")
+    if stat.S_ISDIR(st.st_mode):
+        head = (f'{{"dir":{encode_basestring_ascii(path)},"mode":{st.st_mode},"ctime_ns":{st.st_ctime_ns},'
+                f'"inode":{st.st_ino}')
+        return head.encode("ascii") + _xattrs_field(path.rstrip("/") or "/") + b"}"
+    return None
 
 
 def parse_entry(line: bytes) -> Entry:
     match = _LINE(line)
     if match is not None:  # this writer's own spelling of a plain ASCII path: no JSON decoding needed
-        path, size, mtime, ctime, inode, digest = match.groups()
-        return Entry(path.decode("ascii"), digest.decode("ascii"), int(size), int(mtime), int(ctime), int(inode))
+        path, size, mtime, ctime, inode, digest, mode, blocks, link, xattrs = match.groups()
+        return Entry(path.decode("ascii"), digest.decode("ascii"), int(size), int(mtime), int(ctime), int(inode),
+                     None if mode is None else int(mode), None if blocks is None else int(blocks),
+                     None if link is None else link.decode("ascii"), None if xattrs is None else json.loads(xattrs))
     try:
         data = json.loads(line)
-        entry = Entry(data["path"], data["sha256"], data["size"], data["mtime_ns"], data["ctime_ns"], data["inode"])
+        entry = Entry(data["path"], data["sha256"], data["size"], data["mtime_ns"], data["ctime_ns"], data["inode"],
+                      data.get("mode"), data.get("blocks"), data.get("link"), data.get("xattrs"))
     except (ValueError, TypeError, KeyError) as exc:
         raise ManifestError(f"an entry line is not valid: {line[:200]!r}") from exc
     if not isinstance(entry.path, str) or not isinstance(entry.sha256, str):
@@ -274,9 +374,36 @@ def parse_entry(line: bytes) -> Entry:
     return entry
 
 
+def parse_other(line: bytes) -> Other | None:
+    """A symbolic link's or a directory's line, None for any other line."""
+    if not (line.startswith(b'{"symlink":') or line.startswith(b'{"dir":')):
+        return None
+    try:
+        data = json.loads(line)
+    except ValueError as exc:
+        raise ManifestError(f"a line is not valid: {line[:200]!r}") from exc
+    kind = "symlink" if "symlink" in data else "dir"
+    path = data.get(kind)
+    if not isinstance(path, str):
+        raise ManifestError(f"a line is not valid: {line[:200]!r}")
+    return Other(kind, path, data)
+
+
+def line_key(line: bytes) -> str | None:
+    """The path a line sorts by (None for the trailer)."""
+    if line.startswith(b'{"path":'):
+        return parse_entry(line).path
+    other = parse_other(line)
+    if other is not None:
+        return other.path
+    if trailer_of(line) is not None:
+        return None
+    raise ManifestError(f"a line is not valid: {line[:200]!r}")
+
+
 def trailer_of(line: bytes) -> dict[str, Any] | None:
     """The trailer's fields when ``line`` is the trailer (entry lines of this writer start with their path)."""
-    if line.startswith(b'{"path":'):
+    if line.startswith(b'{"path":') or line.startswith(b'{"symlink":') or line.startswith(b'{"dir":'):
         return None
     try:
         data = json.loads(line)
@@ -336,6 +463,7 @@ class Writer:
         self._size = 0
         self._comp: Any = None
         self.files = 0
+        self.others = 0
         self._member(json.dumps(header, sort_keys=True, separators=(",", ":")).encode("ascii") + b"\n")
 
     def _member(self, data: bytes) -> None:
@@ -351,10 +479,14 @@ class Writer:
         self._size = 0
 
     def write(self, line: bytes) -> None:
-        """Append one entry line (as :func:`entry_line` builds it, or copied from a previous manifest)."""
+        """Append one line (as :func:`entry_line` or :func:`other_line` builds it, or copied from a previous
+        manifest)."""
         self._pending.append(line)
         self._size += len(line)
-        self.files += 1
+        if line.startswith(b'{"path":'):
+            self.files += 1
+        else:
+            self.others += 1
         if not zlib.crc32(line) & MEMBER_MASK:
             self._end_member()
         elif self._size >= 1 << 16:
@@ -370,7 +502,9 @@ class Writer:
     def close(self, total_bytes: int) -> None:
         """End the entries and write the trailer (the handle stays open)."""
         self._end_member()
-        trailer = {"end": True, "files": self.files, "bytes": total_bytes}
+        trailer: dict[str, Any] = {"end": True, "files": self.files, "bytes": total_bytes}
+        if self.others:
+            trailer["others"] = self.others
         self._member(json.dumps(trailer, separators=(",", ":")).encode("ascii") + b"\n")
 
 
@@ -450,9 +584,12 @@ class Manifest:
         last = None
         trailer: dict[str, Any] | None = None
         for line in self.raw_lines():
-            trailer = trailer_of(line) if not line.startswith(b'{"path":') else None
-            if trailer is not None:
-                break
+            if not line.startswith(b'{"path":'):
+                if line.startswith(b'{"symlink":') or line.startswith(b'{"dir":'):
+                    continue  # symbolic links and directories: see records()
+                trailer = trailer_of(line)
+                if trailer is not None:
+                    break
             entry = parse_entry(line)
             if last is not None and entry.path <= last:
                 raise ManifestError(f"{self.path} is out of order at {entry.path!r}")
@@ -463,16 +600,55 @@ class Manifest:
             found = "no trailer" if trailer is None else f"a trailer that counts {trailer.get('files')}"
             raise ManifestError(f"{self.path} is incomplete: {count} entries and {found}")
 
+    def records(self) -> Iterator[Entry | Other]:
+        """Format 2: every file entry, symbolic link and directory in path order (their order and the trailer are
+        checked as they go); format 1: its entries."""
+        if self._files is not None:
+            yield from self.entries()
+            return
+        count = others = 0
+        last = None
+        trailer: dict[str, Any] | None = None
+        for line in self.raw_lines():
+            record: Entry | Other | None
+            if line.startswith(b'{"path":'):
+                record = parse_entry(line)
+                count += 1
+            else:
+                record = parse_other(line)
+                if record is None:
+                    trailer = trailer_of(line)
+                    if trailer is None:
+                        raise ManifestError(f"{self.path} has a line that is not valid: {line[:200]!r}")
+                    break
+                others += 1
+            if last is not None and record.path <= last:
+                raise ManifestError(f"{self.path} is out of order at {record.path!r}")
+            last = record.path
+            yield record
+        if trailer is None or trailer.get("files") != count or trailer.get("others", 0) != others:
+            found = "no trailer" if trailer is None else f"a trailer that counts {trailer.get('files')}"
+            raise ManifestError(f"{self.path} is incomplete: {count} entries and {found}")
+
     def digests(self, wanted: Iterable[str], key: Callable[[str], str] = absolute) -> dict[str, str]:
         """The digests of the entries whose ``key(path)`` is one of ``wanted``, by that key; memory holds those only
         (a format 2 manifest is read through once)."""
+        return self.digests_and_links(wanted, key)[0]
+
+    def digests_and_links(self, wanted: Iterable[str], key: Callable[[str], str] = absolute
+                          ) -> tuple[dict[str, str], list[list[str]]]:
+        """:meth:`digests`, and the hard-link groups recorded among those entries (the names, by key, of each group
+        with two or more of them; none in a manifest recorded without the fidelity fields)."""
         want = set(wanted)
         found: dict[str, str] = {}
+        groups: dict[str, list[str]] = {}
         for entry in self.entries():
             name = key(entry.path)
             if name in want:
                 found[name] = entry.sha256
-        return found
+                if entry.link:
+                    groups.setdefault(entry.link, []).append(name)
+        return found, [names for names in groups.values() if len(names) > 1]
 
 
 # --- recording ---------------------------------------------------------------------------------------------------
@@ -625,7 +801,8 @@ def _record(tops: Sequence[str], out_path: str, previous: Manifest | None, exclu
     started = parse_iso(old_header.get("walk_started"))
     racy_from = 0 if started is None else started - RACY_NS  # 0: every file counts as racy
     header = {"format": FORMAT, "version": VERSION, "algorithm": ALGORITHM, "paths": distinct_tops(tops),
-              "full_hash": iso(now_ns) if full else old_header.get("full_hash"), "walk_started": iso(now_ns)}
+              "full_hash": iso(now_ns) if full else old_header.get("full_hash"), "walk_started": iso(now_ns),
+              "kinds": KINDS}
     out = _LazyOutput(out_path, header, previous, level)
     if not old_header or any(header[k] != old_header.get(k) for k in header if k != "walk_started"):
         out.diverge()
@@ -641,38 +818,63 @@ def _record(tops: Sequence[str], out_path: str, previous: Manifest | None, exclu
         if warn:
             warn(f"{path}: {exc.strerror or exc}; left out of the manifest")
 
+    def previous_at(path: str) -> bytes | None:
+        """Move past the previous lines before ``path`` (gone since then) and return the one at ``path``."""
+        nonlocal line, removed
+        while line is not None:
+            try:
+                key = line_key(line)
+            except ManifestError as exc:
+                raise _PreviousBroken(str(exc)) from exc
+            if key is None:  # the trailer
+                line = None
+                break
+            if key > path:
+                break
+            found, line = line, next(lines, None)
+            if key == path:
+                return found
+            if found.startswith(b'{"path":'):
+                removed += 1
+            out.diverge()
+        return None
+
     encode = encode_basestring_ascii
+    is_reg = stat.S_ISREG
     line = next(lines, None)
     try:
-        for path, st in walk(tops, exclude, note_error):
+        for path, st in walk(tops, exclude, note_error, every_kind=True):
+            if not is_reg(st.st_mode):  # a symbolic link or a directory: read again every time, it costs an lstat
+                other = other_line(path, st)
+                if other is None:
+                    continue
+                if previous_at(path) != other:
+                    out.diverge()
+                if out.writer is None:
+                    out.same += 1
+                else:
+                    out.writer.write(other)
+                continue
             prefix = (_PREFIX % (encode(path), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)).encode("ascii")
-            if (not full and line is not None and line.startswith(prefix) and len(line) == len(prefix) + 66
+            cut = len(prefix) + 64
+            if (not full and line is not None and line.startswith(prefix) and line[cut:cut + 9] == _FIDELITY
                     and st.st_ctime_ns < racy_from):
-                # the fast path: the previous line has this path and this metadata byte for byte, so it stays
+                # the fast path: the previous line has this path and this metadata byte for byte, so it stays (mode,
+                # links and extended attributes cannot change without changing the ctime)
                 new_line = line
                 line = next(lines, None)
                 reused += 1
             else:
+                old_line = previous_at(path)
                 old: Entry | None = None
-                old_line = None
-                while line is not None:
-                    if trailer_of(line) is not None:
-                        line = None
-                        break
-                    try:
-                        candidate = parse_entry(line)
-                    except ManifestError as exc:
-                        raise _PreviousBroken(str(exc)) from exc
-                    if candidate.path > path:
-                        break
-                    if candidate.path == path:
-                        old, old_line = candidate, line
+                if old_line is not None:
+                    if old_line.startswith(b'{"path":'):
+                        try:
+                            old = parse_entry(old_line)
+                        except ManifestError as exc:
+                            raise _PreviousBroken(str(exc)) from exc
                     else:
-                        removed += 1  # gone since the previous recording
-                        out.diverge()
-                    line = next(lines, None)
-                    if old is not None:
-                        break
+                        out.diverge()  # was a symbolic link or a directory
                 reason = needs_hash(old, st, full=full, racy_from_ns=racy_from)
                 if reason is None and old is not None:
                     digest = old.sha256
@@ -694,7 +896,7 @@ def _record(tops: Sequence[str], out_path: str, previous: Manifest | None, exclu
                         rot_count += 1
                         if len(rot) < LISTED:
                             rot.append(path)
-                new_line = prefix + digest.encode("ascii") + b'"}'
+                new_line = prefix + digest.encode("ascii") + b'"' + fidelity_fields(path, st) + b"}"
                 if new_line != old_line:
                     out.diverge()
             files += 1
@@ -705,7 +907,8 @@ def _record(tops: Sequence[str], out_path: str, previous: Manifest | None, exclu
                 out.writer.write(new_line)
         while line is not None:
             if trailer_of(line) is None:
-                removed += 1
+                if line.startswith(b'{"path":'):
+                    removed += 1
                 out.diverge()
             line = next(lines, None)
         changed = out.commit(total)
@@ -813,3 +1016,130 @@ def verify_tree(root: str, manifest: Manifest | Mapping[str, str], includes: Seq
             "missing_count": counts["missing"], "mismatched_count": counts["mismatched"],
             "ok": not counts["missing"] and not counts["mismatched"],
             "tree_files": counts["files"], "tree_bytes": counts["bytes"]}
+
+
+# --- fidelity beyond bytes -----------------------------------------------------------------------------------------
+
+
+class _Tally:
+    """One attribute's count: entries compared, entries that carried it at backup time, and those that differ."""
+
+    def __init__(self) -> None:
+        self.checked = 0
+        self.recorded = 0
+        self.differing = 0
+        self.paths: list[str] = []
+
+    def note(self, path: str, differs: bool, carried: bool = True) -> None:
+        self.checked += 1
+        self.recorded += carried
+        if differs:
+            self.differing += 1
+            if len(self.paths) < SHOWN:
+                self.paths.append(path)
+
+
+def _split_xattrs(found: Mapping[str, str] | None) -> tuple[dict[str, str], dict[str, str]]:
+    """(POSIX ACLs, the other extended attributes)."""
+    acl: dict[str, str] = {}
+    other: dict[str, str] = {}
+    for name, value in (found or {}).items():
+        if name in SKIPPED_XATTRS:
+            continue
+        (acl if name in ACL_NAMES else other)[name] = value
+    return acl, other
+
+
+def sparse_kept(size: int, recorded_blocks: int, restored_blocks: int) -> bool:
+    """A file that was sparse (fewer bytes allocated than its size) is still sparse when its restored copy allocates
+    no more than what it had plus half of its holes: the tools find holes by their own granularity (borg by chunk,
+    restic by run of zeros), so the allocation is compared with room to spare, but a copy written out in full fails."""
+    allocated = recorded_blocks * 512
+    holes = max(0, size - allocated)
+    return restored_blocks * 512 <= allocated + holes // 2
+
+
+def verify_fidelity(root: str, manifest: Manifest | Mapping[str, str], includes: Sequence[str] = (),
+                    unsupported: Iterable[str] = (), shown: int = SHOWN) -> dict[str, Any]:
+    """Compare what the manifest recorded beyond the bytes with the restored tree under ``root`` (the manifest's
+    path P is ``root + P`` there), one entry per attribute of :data:`ATTRIBUTES`, in that order:
+
+    ``mode`` (permission bits with setuid, setgid and sticky, of files and directories), ``mtime`` (files and
+    symbolic links, to the nanosecond), ``symlink`` (a symbolic link with the same target), ``hardlink`` (the files
+    of one hard-link group share one inode), ``acl`` (``system.posix_acl_access``/``_default``), ``xattr`` (every
+    other extended attribute, ``security.capability`` among them) and ``sparse`` (:func:`sparse_kept`).
+
+    Each entry: ``attribute``, ``status`` (``checked``; ``differing`` with ``differing`` counted and the first
+    ``shown`` ``paths``; ``not supported by the tool`` for the attributes in ``unsupported``, counted all the same;
+    ``not recorded`` when the manifest predates the attribute), ``checked`` (entries compared), ``recorded`` (entries
+    that carried the attribute: special mode bits, an ACL, extended attributes, holes, a hard link, a link).
+    A file missing from the tree is left to the content check. Memory: the hard-link groups met, nothing else.
+    """
+    tallies = {name: _Tally() for name in ATTRIBUTES}
+    known: set[str] = set()
+    skip = set(unsupported)
+    base = os.path.normpath(os.path.abspath(root)).rstrip("/")
+    groups: dict[str, tuple[int, int]] = {}
+    if isinstance(manifest, Manifest) and manifest.version == VERSION:
+        if "symlink" in (manifest.header.get("kinds") or ()):
+            known.add("symlink")
+        for record in manifest.records():
+            path = record.path
+            bare = path.rstrip("/") or "/"
+            if includes and not in_scope(bare, includes):
+                continue
+            local = base + bare if bare != "/" else base or "/"
+            try:
+                st: os.stat_result | None = os.lstat(local)
+            except OSError:
+                st = None
+            if isinstance(record, Entry):
+                if record.mode is None or st is None or not stat.S_ISREG(st.st_mode):
+                    continue  # recorded before fidelity, or missing (the content check says so)
+                known.update(("mode", "mtime", "hardlink", "acl", "xattr", "sparse"))
+                _compare_common(tallies, path, record.mode, record.xattrs, st, local)
+                tallies["mtime"].note(path, record.mtime_ns != st.st_mtime_ns)
+                if record.size and record.blocks is not None and record.blocks * 512 < record.size:
+                    tallies["sparse"].note(path, not sparse_kept(record.size, record.blocks, st.st_blocks))
+                if record.link:
+                    first = groups.setdefault(record.link, (st.st_dev, st.st_ino))
+                    tallies["hardlink"].note(path, first != (st.st_dev, st.st_ino))
+            elif record.kind == "symlink":
+                target = None
+                if st is not None and stat.S_ISLNK(st.st_mode):
+                    try:
+                        target = os.readlink(local)
+                    except OSError:
+                        target = None
+                tallies["symlink"].note(path, target != record.data.get("target"))
+                if st is not None and target == record.data.get("target"):  # a wrong link: said once, above
+                    tallies["mtime"].note(path, record.data.get("mtime_ns") != st.st_mtime_ns)
+            else:
+                known.update(("mode", "acl", "xattr"))
+                if st is None or not stat.S_ISDIR(st.st_mode):
+                    tallies["mode"].note(path, True, bool(int(record.data.get("mode") or 0) & 0o7000))
+                    continue
+                _compare_common(tallies, path, int(record.data.get("mode") or 0), record.data.get("xattrs"), st,
+                                local)
+    results = []
+    for name in ATTRIBUTES:
+        tally = tallies[name]
+        if name in skip:
+            status = UNSUPPORTED
+        elif name not in known:
+            status = NOT_RECORDED
+        else:
+            status = DIFFERING if tally.differing else CHECKED
+        results.append({"attribute": name, "status": status, "checked": tally.checked, "recorded": tally.recorded,
+                        "differing": tally.differing, "paths": tally.paths[:shown]})
+    return {"fidelity": results, "fidelity_ok": all(r["status"] != DIFFERING for r in results)}
+
+
+def _compare_common(tallies: Mapping[str, _Tally], path: str, mode: int, xattrs: Mapping[str, str] | None,
+                    st: os.stat_result, local: str) -> None:
+    """Mode, ACLs and the other extended attributes of a file or a directory."""
+    tallies["mode"].note(path, stat.S_IMODE(mode) != stat.S_IMODE(st.st_mode), bool(mode & 0o7000))
+    acl, other = _split_xattrs(xattrs)
+    now_acl, now_other = _split_xattrs(xattr_digests(local))
+    tallies["acl"].note(path, acl != now_acl, bool(acl))
+    tallies["xattr"].note(path, other != now_other, bool(other))

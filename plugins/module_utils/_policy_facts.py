@@ -19,6 +19,8 @@ same module_utils code in one process and returns each observation in the shape 
                       ``mode`` of the entry itself, as ``find`` reports it), with ``secret_paths`` and ``timer_dir``.
 ``secret_scan``       ``{"files": [{"path"}]}``: the files where a secret is assigned in clear (never the line).
 ``rsnapshot``         per configuration, what ``restoreops.dr.rsnapshot_config`` returns, with its ``item``.
+``volumes``          per backup location, its file system (``df``) and its size (``du -s``), with its ``item``: what
+                      ``playbooks/diagnose.yml`` reads about the backup volume and each repository on it.
 
 A probe that fails is recorded as that probe's failure (``failed: true`` and ``msg``, as a failed task would be) and
 never stops the others. Every probe only reads: the module_utils run with check mode forced on, whatever the play's
@@ -35,7 +37,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from ansible_collections.restoreops.dr.plugins.module_utils import _escrow, _rsnapshot
+from ansible_collections.restoreops.dr.plugins.module_utils import _disk, _escrow, _rsnapshot
 from ansible_collections.restoreops.dr.plugins.module_utils._borg import repo as _borg_repo
 from ansible_collections.restoreops.dr.plugins.module_utils._borg.cli import drop_inherited_passphrases
 from ansible_collections.restoreops.dr.plugins.module_utils._errors import InputError, RestoreOpsError, ToolError
@@ -274,6 +276,11 @@ def probe_rsnapshot(module: Any, path: str, max_age_hours: float, rsnapshot_bina
     return _rsnapshot.main(ProbeModule(module, rsnapshot_params(path, max_age_hours, rsnapshot_binary)))
 
 
+def probe_volume(path: str, measure_tree: bool) -> dict[str, Any]:
+    """``df`` of the file system holding ``path`` and, when asked, ``du -s`` of ``path``."""
+    return {"changed": False, **_disk.volume_report(path, measure_tree)}
+
+
 # --- the module --------------------------------------------------------------------------------------------------
 
 # The path fields of each entry option; a repository is checked apart (it may also be a URL).
@@ -322,7 +329,7 @@ def validate(params: Mapping[str, Any]) -> None:
         repeated = sorted({name for name in names if names.count(name) > 1})
         if repeated:
             raise InputError(f"{option}: names must be unique; repeated: {', '.join(repeated)}.")
-    for option in ("secret_files", "secret_scan_paths", "rsnapshot_configs"):
+    for option in ("secret_files", "secret_scan_paths", "rsnapshot_configs", "volumes"):
         relative = [path for path in params.get(option) or [] if not os.path.isabs(path)]
         if relative:
             raise InputError(f"{option} must be absolute paths; got {', '.join(map(repr, relative))}.")
@@ -379,6 +386,9 @@ def collect(module: Any) -> dict[str, Any]:
         jobs.append(Job("postgres", 0, partial(probe_postgres, postgres), with_item=False))
     for index, path in enumerate(configs):
         jobs.append(Job("rsnapshot", index, partial(probe_rsnapshot, module, path, max_age, rsnapshot_bin), path))
+    volumes = params.get("volumes") or []
+    for index, path in enumerate(volumes):
+        jobs.append(Job("volume", index, partial(probe_volume, path, bool(params.get("volume_sizes", True))), path))
     done = run_jobs(jobs, int(params.get("workers") or 1))
 
     systemd_dir = params["systemd_dir"]
@@ -400,6 +410,7 @@ def collect(module: Any) -> dict[str, Any]:
         "secret_scan": attempt(lambda: scan_secrets(params.get("secret_scan_paths") or [],
                                                     bool(params.get("secret_scan_recurse")))),
         "rsnapshot": [done[("rsnapshot", i)] for i in range(len(configs))],
+        "volumes": [done[("volume", i)] for i in range(len(volumes))],
     }
     return result
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime
 import traceback
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from ansible_collections.restoreops.dr.plugins.module_utils._errors import InputError, RestoreOpsError
 
@@ -379,24 +379,45 @@ def _fmt_seconds(value: float) -> str:
     return f"{value:g} s"
 
 
+PROBLEM_AREAS = ("archiving", "replication", "slots")
+
+
 def find_problems(facts: Dict[str, Any], *, max_archive_age: Optional[float] = None,
                   max_replay_lag: Optional[float] = None,
                   max_replay_lag_bytes: Optional[int] = None) -> List[str]:
     """One plain sentence per violated expectation, in a stable order."""
-    problems: List[str] = []
+    return [message for _area, message in find_problem_records(
+        facts, max_archive_age=max_archive_age, max_replay_lag=max_replay_lag,
+        max_replay_lag_bytes=max_replay_lag_bytes)]
+
+
+def problems_by_area(records: List[Tuple[str, str]]) -> Dict[str, List[str]]:
+    """The problems grouped by what they are about (``archiving``, ``replication``, ``slots``), each list in order."""
+    return {area: [message for where, message in records if where == area] for area in PROBLEM_AREAS}
+
+
+def find_problem_records(facts: Dict[str, Any], *, max_archive_age: Optional[float] = None,
+                         max_replay_lag: Optional[float] = None,
+                         max_replay_lag_bytes: Optional[int] = None) -> List[Tuple[str, str]]:
+    """(area, sentence) per violated expectation, in a stable order; see :data:`PROBLEM_AREAS`."""
+    problems: List[Tuple[str, str]] = []
+
+    def add(area: str, message: str) -> None:
+        problems.append((area, message))
+
     mode = facts.get("archive_mode")
     in_recovery = bool(facts.get("in_recovery"))
     # A standby with archive_mode = on leaves archiving to its primary; only "always" archives there.
     archives_here = mode == "always" or (mode == "on" and not in_recovery)
 
     if mode in (None, "off"):
-        problems.append("WAL archiving is off (archive_mode = off): point-in-time recovery is not possible.")
+        add("archiving", "WAL archiving is off (archive_mode = off): point-in-time recovery is not possible.")
     elif archives_here and not facts.get("archive_command") and not facts.get("archive_library"):
-        problems.append(f"archive_mode is {mode} but neither archive_command nor archive_library is set: "
-                        "WAL segments pile up in pg_wal and nothing reaches the archive.")
+        add("archiving", f"archive_mode is {mode} but neither archive_command nor archive_library is set: "
+                         "WAL segments pile up in pg_wal and nothing reaches the archive.")
 
     if archives_here and facts.get("failing"):
-        problems.append(
+        add("archiving",
             f"WAL archiving is failing: segment {facts.get('last_failed_wal')} failed to archive at "
             f"{facts.get('last_failed_time')} ({facts.get('failed_count')} failures since {facts.get('stats_reset')}) "
             f"and no later segment was archived; the last archived segment is "
@@ -407,11 +428,11 @@ def find_problems(facts: Dict[str, Any], *, max_archive_age: Optional[float] = N
         if age is None:
             stats_age = facts.get("stats_age")
             if stats_age is None or stats_age > max_archive_age:
-                problems.append(
+                add("archiving",
                     f"No WAL segment has been archived since the statistics were reset at "
                     f"{facts.get('stats_reset')} (max_archive_age is {_fmt_seconds(max_archive_age)}).")
         elif age > max_archive_age:
-            problems.append(
+            add("archiving",
                 f"The last archived segment {facts.get('last_archived_wal')} is {_fmt_seconds(age)} old "
                 f"(archived at {facts.get('last_archived_time')}; max_archive_age is "
                 f"{_fmt_seconds(max_archive_age)}).")
@@ -424,19 +445,19 @@ def find_problems(facts: Dict[str, Any], *, max_archive_age: Optional[float] = N
                            rep.get("replay_lag"), rep.get("replay_lag_bytes")))
     for who, lag, lag_bytes in lag_checks:
         if max_replay_lag is not None and lag is not None and lag > max_replay_lag:
-            problems.append(f"{who} is {_fmt_seconds(lag)} behind in replay (max_replay_lag is "
-                            f"{_fmt_seconds(max_replay_lag)}).")
+            add("replication", f"{who} is {_fmt_seconds(lag)} behind in replay (max_replay_lag is "
+                               f"{_fmt_seconds(max_replay_lag)}).")
         if max_replay_lag_bytes is not None and lag_bytes is not None and lag_bytes > max_replay_lag_bytes:
-            problems.append(f"{who} is {lag_bytes} bytes behind in replay (max_replay_lag_bytes is "
-                            f"{max_replay_lag_bytes}).")
+            add("replication", f"{who} is {lag_bytes} bytes behind in replay (max_replay_lag_bytes is "
+                               f"{max_replay_lag_bytes}).")
 
     for slot in facts.get("slots") or []:
         if slot.get("wal_status") == "lost":
-            problems.append(f"Replication slot {slot.get('name')} has lost WAL it needed (wal_status = lost): "
-                            "its consumer must be rebuilt.")
+            add("slots", f"Replication slot {slot.get('name')} has lost WAL it needed (wal_status = lost): "
+                         "its consumer must be rebuilt.")
         elif not slot.get("active") and (slot.get("retained_bytes") or 0) > 0:
-            problems.append(f"Inactive replication slot {slot.get('name')} retains {slot.get('retained_bytes')} "
-                            "bytes of WAL in pg_wal; drop it or reconnect its consumer before the disk fills.")
+            add("slots", f"Inactive replication slot {slot.get('name')} retains {slot.get('retained_bytes')} "
+                         "bytes of WAL in pg_wal; drop it or reconnect its consumer before the disk fills.")
     return problems
 
 
@@ -462,12 +483,14 @@ def archiver_facts(params: Dict[str, Any], conn: Any = None) -> Dict[str, Any]:
         if own:
             conn.close()
     facts = build_facts(raw)
-    facts["problems"] = find_problems(
+    records = find_problem_records(
         facts,
         max_archive_age=params.get("max_archive_age"),
         max_replay_lag=params.get("max_replay_lag"),
         max_replay_lag_bytes=params.get("max_replay_lag_bytes"),
     )
+    facts["problems"] = [message for _area, message in records]
+    facts["problems_by_area"] = problems_by_area(records)
     facts["healthy"] = not facts["problems"]
     return facts
 

@@ -191,6 +191,12 @@ def written_bytes(pid: int, proc: str = "/proc") -> int:
     return 0
 
 
+def process_writes(proc: str = "/proc") -> int:
+    """``wchar`` of this process, which includes what every child it has waited for wrote (the kernel adds a
+    reaped child's I/O counts to its parent's): the bytes a module and the tools it ran handed to ``write()``."""
+    return written_bytes(os.getpid(), proc)
+
+
 class ChildWrites:
     """Bytes written so far by the descendants of ``pid``; processes that ended keep their last count."""
 
@@ -305,8 +311,9 @@ def watch_jobs(jobs: List[Dict[str, Any]], async_dir: str, wait: float, *, tick:
         if any(state is not False for state in states.values()) or clock() >= deadline:
             break
         sleep(tick)
+    # "ended", not "finished": ansible-core 2.21 turns a result's "finished" into a boolean (the async key).
     return {
-        "finished": [jid for jid, state in states.items() if state],
+        "ended": [jid for jid, state in states.items() if state],
         "missing": [jid for jid, state in states.items() if state is None],
         "running": [jid for jid, state in states.items() if state is False],
         "progress": {job["jid"]: read_progress_file(job.get("progress_file")) for job in jobs},

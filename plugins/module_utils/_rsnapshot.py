@@ -388,3 +388,106 @@ def _configtest_copy(runner: ToolRunner, path: str, text: str) -> dict[str, Any]
         outcome["output"] = outcome["output"].replace(copy, path)
         outcome["errors"] = [e.replace(copy, path) for e in outcome["errors"]]
         return outcome
+
+
+# --- rsnapshot snapshots as a restore source (restoreops.dr.backup_restore tool=rsnapshot) -----------------------
+# A snapshot is a directory ``<snapshot root>/<interval>.<N>`` (daily.0 the newest daily one) holding, below the
+# destination of each backup line (``localhost/``), the backed-up tree with its absolute paths (rsnapshot's default
+# ``--relative``). It is read through rsync alone, locally or over SSH, so that listing and copying share one path.
+
+SNAPSHOT_NAME = re.compile(r"^(?P<interval>[A-Za-z][A-Za-z0-9_-]*)\.(?P<n>\d+)$")
+# ``rsync --list-only --no-human-readable`` with TZ=UTC: mode, size, date, time, name.
+_LIST_LINE = re.compile(r"^(?P<mode>[-a-zA-Z]{10})\s+(?P<size>\d+)\s+(?P<date>\d{4}/\d\d/\d\d)\s+"
+                        r"(?P<time>\d\d:\d\d:\d\d)\s(?P<name>.+)$")
+# The --out-format of a restore: itemized changes, bytes sent for the file, its length, its name.
+OUT_FORMAT = "%i|%b|%l|%n"
+_REMOTE = re.compile(r"^(?:(?P<user>[^@/:\s]+)@)?(?P<host>[A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\]):(?P<path>/.*)$")
+
+
+@dataclass(frozen=True)
+class ListedEntry:
+    """One line of ``rsync --list-only``."""
+
+    mode: str
+    size: int
+    mtime: str  # ISO 8601, UTC
+    name: str
+
+
+def split_repository(repository: str) -> tuple[str | None, str]:
+    """``[user@]host:/path`` -> (``[user@]host``, ``/path``); a local absolute path -> (None, path). InputError for
+    anything else (a relative path, ``host:relative``, an rsync daemon's ``host::module``)."""
+    if repository.startswith("/"):
+        return None, os.path.normpath(repository)
+    match = _REMOTE.match(repository)
+    if match and "::" not in repository and "://" not in repository:
+        login = (match.group("user") + "@" if match.group("user") else "") + match.group("host")
+        return login, os.path.normpath(match.group("path"))
+    raise InputError(f"repository must be the snapshot root as an absolute path or user@host:/absolute/path for "
+                     f"rsnapshot, got {repository!r}.")
+
+
+def parse_list_only(text: str) -> list[ListedEntry]:
+    """The entries of ``rsync --list-only --no-human-readable`` (run with TZ=UTC), without ``.``."""
+    entries = []
+    for line in text.splitlines():
+        match = _LIST_LINE.match(line.rstrip("\n"))
+        if not match or match.group("name") == ".":
+            continue
+        stamp = f"{match.group('date').replace('/', '-')}T{match.group('time')}+00:00"
+        entries.append(ListedEntry(match.group("mode"), int(match.group("size")), stamp, match.group("name")))
+    return entries
+
+
+def snapshot_dirs(entries: list[ListedEntry]) -> list[ListedEntry]:
+    """The snapshot directories (``<interval>.<N>``) of a snapshot root's listing; ``_delete.*`` and other names
+    are not snapshots."""
+    return [e for e in entries if e.mode.startswith("d") and SNAPSHOT_NAME.match(e.name)]
+
+
+def snapshot_id(mtime_iso: str) -> str:
+    """A snapshot's id: its directory's mtime, ``20261201T033000Z``. It stays with the snapshot when rsnapshot
+    rotates daily.0 to daily.1, so a resumed restore finds the same data under its new name."""
+    return mtime_iso[:19].replace("-", "").replace(":", "") + "Z"
+
+
+@dataclass
+class Transfer:
+    """What one rsync run transferred, from its --out-format lines."""
+
+    files: int = 0
+    bytes_sent: int = 0
+    file_bytes: int = 0
+    deleted: int = 0
+    names: list[str] = field(default_factory=list)
+
+
+def parse_transfer(text: str) -> Transfer:
+    """Sum the ``%i|%b|%l|%n`` lines: a regular file received (``>f``) counts, with the bytes rsync sent for it
+    (``%b``, less than its length when only parts differed) and its length; ``*deleting`` lines are counted apart."""
+    out = Transfer()
+    for line in text.splitlines():
+        parts = line.split("|", 3)
+        if len(parts) != 4:
+            continue
+        flags, sent, length, name = parts
+        if flags.startswith("*deleting"):
+            out.deleted += 1
+        elif flags.startswith(">f"):
+            out.files += 1
+            out.bytes_sent += int(sent) if sent.isdigit() else 0
+            out.file_bytes += int(length) if length.isdigit() else 0
+            out.names.append(name)
+    return out
+
+
+def rsync_sources(login: str | None, root: str, snapshot: str, prefix: str, includes: list[str]) -> list[str]:
+    """rsync's source arguments for a restore of ``includes`` (absolute paths; the whole backup point when empty)
+    from ``<root>/<snapshot>/<prefix>``; ``/./`` marks where --relative starts, so each path lands in staging under
+    its absolute path."""
+    base = "/".join(part.strip("/") for part in (root, snapshot, prefix) if part.strip("/"))
+    base = "/" + base
+    host = f"{login}:" if login else ""
+    if not includes:
+        return [f"{host}{base}/./"]
+    return [f"{host}{base}/.{path}" for path in includes]

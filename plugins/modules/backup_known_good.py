@@ -36,6 +36,7 @@ author:
   - restoreops.dr contributors (@restoreops)
 extends_documentation_fragment:
   - restoreops.dr.attributes
+  - restoreops.dr.backup_access
 attributes:
   check_mode:
     support: full
@@ -60,31 +61,6 @@ options:
         C(s3:), C(sftp:)).
     type: str
     required: true
-  password:
-    description: The repository password or passphrase.
-    type: str
-    aliases: [passphrase]
-  password_file:
-    description: File whose first line is the password.
-    type: path
-    aliases: [passphrase_file]
-  password_command:
-    description: Command that prints the password (run by the tool itself).
-    type: str
-    aliases: [passcommand]
-  key_file:
-    description: borg keyfile-mode key (for example the escrowed copy), given to borg as C(BORG_KEY_FILE).
-    type: path
-  env:
-    description: Extra environment for the tool, such as backend credentials (C(AWS_ACCESS_KEY_ID)).
-    type: dict
-    default: {}
-  cache_dir:
-    description: restic cache directory.
-    type: path
-  binary:
-    description: Path or name of the borg/restic executable.
-    type: str
   host:
     description:
       - For restic, only consider snapshots of this host; for borg, only archives whose name starts with this text.
@@ -289,6 +265,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.restoreops.dr.plugins.module_utils._content import DEFAULT_MARKERS
 from ansible_collections.restoreops.dr.plugins.module_utils._errors import run_module
 from ansible_collections.restoreops.dr.plugins.module_utils._known_good import main as known_good_main
+from ansible_collections.restoreops.dr.plugins.module_utils._restore import ACCESS_OPTIONS
 
 
 def main() -> None:
@@ -296,13 +273,7 @@ def main() -> None:
         argument_spec={
             "tool": {"type": "str", "required": True, "choices": ["borg", "restic"]},
             "repository": {"type": "str", "required": True},
-            "password": {"type": "str", "no_log": True, "aliases": ["passphrase"]},
-            "password_file": {"type": "path", "no_log": False, "aliases": ["passphrase_file"]},
-            "password_command": {"type": "str", "no_log": False, "aliases": ["passcommand"]},
-            "key_file": {"type": "path", "no_log": False},
-            "env": {"type": "dict", "default": {}, "no_log": True},
-            "cache_dir": {"type": "path"},
-            "binary": {"type": "str"},
+            **ACCESS_OPTIONS,
             "host": {"type": "str"},
             "before": {"type": "str"},
             "max_snapshots": {"type": "int", "default": 0},

@@ -13,7 +13,8 @@ description:
     collection's modules, always read-only
     (C(restoreops.dr.borg_repo), C(restoreops.dr.restic_forget_prune), C(restoreops.dr.key_escrow_check),
     C(restoreops.dr.pg_archiver_facts) and C(restoreops.dr.rsnapshot_config) with check mode forced on), plus the
-    mode of each passphrase file, the retention timers' enablement links and a scan for secrets written in clear.
+    mode of each passphrase file, the retention timers' enablement links and a scan for secrets written in clear;
+    and, for C(playbooks/diagnose.yml), how full each backup volume is and how much each repository on it holds.
   - Each observation has the shape the module's own registered result has (with its C(item) for per-entry probes),
     so the C(restoreops.dr.audit_evaluate) filter takes the whole result as it is.
   - A probe that fails (a wrong passphrase, a repository that is gone, PostgreSQL down) is recorded as that probe's
@@ -164,6 +165,25 @@ options:
       passcommand:
         description: A command that prints the escrowed passphrase of a V(borg) key.
         type: str
+      passphrase:
+        description: The escrowed passphrase of a V(borg) key as a value (read from where it is kept).
+        type: str
+      passphrase_place:
+        description: Where a passphrase given as a value is kept, as observed there (for the C(apart) check).
+        type: dict
+        suboptions:
+          host_id:
+            description: That host's identity, C(<machine id>/<hostname>).
+            type: str
+            required: true
+          dev:
+            description: The device number (C(st_dev)) of the filesystem holding the passphrase there.
+            type: int
+            required: true
+          path:
+            description: The passphrase file's path there.
+            type: str
+            required: true
       sha256:
         description: Kind V(file) only. The expected SHA-256 digest.
         type: str
@@ -245,6 +265,22 @@ options:
     type: list
     elements: path
     default: []
+  volumes:
+    description:
+      - Backup locations (a repository directory, an rsnapshot C(snapshot_root), a backup mount) whose file system is
+        read as C(df) does and whose size is measured as C(du -s) does, into RV(volumes).
+      - What C(playbooks/diagnose.yml) reads about the backup volume and each repository on it.
+    type: list
+    elements: path
+    default: []
+    version_added: 0.3.0
+  volume_sizes:
+    description:
+      - Measure the size of each of O(volumes) (a walk over the whole tree, as C(du -s)). V(false) reads only the
+        file systems, which costs nothing whatever the tree holds.
+    type: bool
+    default: true
+    version_added: 0.3.0
   rsnapshot_max_age_hours:
     description: The newest rsnapshot snapshot may be at most this many hours old (the audit passes its RPO).
     type: float
@@ -381,6 +417,21 @@ rsnapshot:
   returned: always
   type: list
   elements: dict
+volumes:
+  description:
+    - Per entry of O(volumes), with the path as C(item) and C(path) - C(exists); C(filesystem), the file system
+      holding it as C(df) reports it (C(mount_point), C(total), C(used), C(available) in bytes, C(used_percent)
+      rounded up as C(df) prints it); C(size) as C(du -s) measures it (C(bytes) allocated, C(apparent_bytes),
+      C(entries), C(unreadable)), each inode counted once, or null with O(volume_sizes=false). A path that does not
+      exist has C(exists=false) and null C(filesystem) and C(size).
+  returned: always
+  type: list
+  elements: dict
+  version_added: 0.3.0
+  sample: [{"item": "/srv/backup/borg", "path": "/srv/backup/borg", "exists": true,
+            "filesystem": {"mount_point": "/srv/backup", "total": 107374182400, "used": 96636764160,
+                           "available": 10737418240, "used_percent": 90},
+            "size": {"bytes": 52613349376, "apparent_bytes": 52610000000, "entries": 1204, "unreadable": 0}}]
 """
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402  (modules keep their docs first)
@@ -442,6 +493,8 @@ def build_module() -> AnsibleModule:
             secret_scan_paths=dict(type="list", elements="path", default=list(DEFAULT_SCAN_PATHS), no_log=False),
             secret_scan_recurse=dict(type="bool", default=False, no_log=False),
             rsnapshot_configs=dict(type="list", elements="path", default=[]),
+            volumes=dict(type="list", elements="path", default=[]),
+            volume_sizes=dict(type="bool", default=True),
             rsnapshot_max_age_hours=dict(type="float", default=25),
             borg_binary=dict(type="str", default="borg"),
             restic_binary=dict(type="str", default="restic"),

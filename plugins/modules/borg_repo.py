@@ -17,7 +17,7 @@ description:
   - Reads the holders of a repository lock from the lock files and breaks a lock only when its holder is provably
     dead (same host and PID gone, a host listed in O(dead_hosts), or a foreign lock older than
     O(break_foreign_lock_after)); after breaking it runs C(borg check --repository-only).
-  - Optionally runs C(borg check).
+  - Optionally runs C(borg check), and reads the newest archive's sizes (O(archive_stats)).
   - The passphrase reaches borg through its environment (E(BORG_PASSPHRASE), E(BORG_PASSPHRASE_FD) or
     E(BORG_PASSCOMMAND)), never through the command line.
   - An idempotent run starts borg twice (C(borg --version) and one C(borg list --json)); for local repositories the
@@ -32,7 +32,10 @@ attributes:
     support: full
     details:
       - Check mode writes nothing. It reports what would be done (create, set append_only or storage_quota, export
-        the key, break a lock) in RV(actions). A requested O(check) still runs, as it only reads.
+        the key, break a lock) in RV(actions). A requested O(check) still runs (borg rewrites the repository's
+        C(config) file with the same content at the start of every check, to forget a partial check).
+      - When a lock is found in check mode, borg reads the repository with C(--bypass-lock) and O(check) does not run
+        (RV(check.skipped_reason) says so), so the lock stays exactly as found, whatever O(stale_lock) says.
   diff_mode:
     support: full
     details:
@@ -137,6 +140,15 @@ options:
     type: str
     choices: [none, repository, archives, verify_data]
     default: none
+  archive_stats:
+    description:
+      - Also read the newest archive's sizes (original, compressed, deduplicated, file count) and the repository's
+        totals with one C(borg info --json --last 1), into C(stats) of RV(archives.last) and RV(archives.totals).
+      - borg reads them through its client cache below O(base_dir); give the O(base_dir) the backups use, or borg
+        builds a new cache first (it reads every archive's index once).
+    type: bool
+    default: false
+    version_added: 0.3.0
   lock_wait:
     description: Seconds borg waits for a lock (C(--lock-wait)).
     type: int
@@ -242,9 +254,22 @@ archives:
       type: int
       sample: 12
     last:
-      description: Newest archive (name, start, end), null when there is none.
+      description:
+        - Newest archive (name, start, end), null when there is none.
+        - With O(archive_stats), also C(duration) (seconds) and C(stats) (C(original_size), C(compressed_size),
+          C(deduplicated_size) in bytes, C(nfiles)), as C(borg info) reports the newest archive.
       type: dict
-      sample: {"name": "web-2026-11-23", "start": "2026-11-23T02:00:01.000000", "end": "2026-11-23T02:03:10.000000"}
+      sample: {"name": "web-2026-11-23", "start": "2026-11-23T02:00:01.000000+01:00",
+               "end": "2026-11-23T02:03:10.000000+01:00", "duration": 189.2,
+               "stats": {"original_size": 5368709120, "compressed_size": 2147483648, "deduplicated_size": 73400320,
+                         "nfiles": 48211}}
+    totals:
+      description:
+        - With O(archive_stats) and at least one archive, the sizes over every archive in bytes (C(original_size),
+          C(compressed_size), and C(deduplicated_size), which is what the repository holds).
+      type: dict
+      returned: when O(archive_stats=true) and the repository has an archive
+      sample: {"original_size": 53687091200, "compressed_size": 21474836480, "deduplicated_size": 2684354560}
 lock:
   description: The lock found when the module started, and what was done about it.
   returned: always
@@ -294,6 +319,9 @@ check:
     ok:
       description: Whether it passed (null when not run).
       type: bool
+    skipped_reason:
+      description: Why a requested check did not run (a lock found in check mode, a repository still to create).
+      type: str
 host_id:
   description:
     - This host's borg host id, as borg writes it into lock names (C(<fqdn>@<node>) or E(BORG_HOST_ID)).
@@ -346,6 +374,7 @@ def build_module() -> AnsibleModule:
         dead_hosts=dict(type="list", elements="str", default=[]),
         break_foreign_lock_after=dict(type="int"),
         check=dict(type="str", default="none", choices=["none", "repository", "archives", "verify_data"]),
+        archive_stats=dict(type="bool", default=False),
         lock_wait=dict(type="int"),
         rsh=dict(type="str"),
         remote_path=dict(type="str"),

@@ -14,7 +14,7 @@ description:
   - Runs five checks per item and reports each by name.
     C(exists) (the escrowed key and passphrase files are there),
     C(mode) (no looser than O(max_mode)),
-    C(apart) (key and passphrase are not in the same directory, and neither sits on the filesystem of the
+    C(apart) (key and passphrase are not on the same host and filesystem, and neither sits on the filesystem of the
     repository, the device or O(items[].protected_paths)),
     C(decrypts) (the repository or device opens with only the escrowed secrets, or the digest matches), and
     C(current) (the escrowed key is the key in force now, not one replaced after the export).
@@ -25,6 +25,13 @@ description:
   - For restic C(restic cat config) runs with C(RESTIC_PASSWORD_FILE) set to the escrowed password file, with
     C(--no-lock --no-cache). For luks C(cryptsetup open --test-passphrase --key-file) maps nothing. For kind
     C(file) (an exported KMS or Vault key) the SHA-256 digest is compared.
+  - C(apart) compares what it can observe. A key and a O(items[].passphrase_file) are both on the host running the
+    check, so they fail C(apart) when their C(st_dev) is the same (one filesystem, for example two directories of one
+    disk) and pass when the passphrase is on a filesystem of its own (for example a tmpfs that a secrets agent
+    manages). A passphrase kept on another host is given as O(items[].passphrase) with O(items[].passphrase_place),
+    the host identity and C(st_dev) observed where it is kept; it fails C(apart) when that host identity is this
+    host's (RV(host_id)) and the device is the key's. A O(items[].passcommand), or a O(items[].passphrase) without a
+    place, has no place the check can see; C(apart) then judges the key alone.
   - Read-only in every mode. Secrets travel by file descriptor, environment or file, never on a command line, and
     are never returned.
 author:
@@ -82,13 +89,42 @@ options:
         description:
           - The escrowed passphrase of a V(borg) key, in a file (read whole, trailing newlines removed, as borg reads
             C(BORG_PASSPHRASE_FD)). It reaches borg through a file descriptor.
-          - Mutually exclusive with O(items[].passcommand).
+          - Mutually exclusive with O(items[].passcommand) and O(items[].passphrase).
         type: path
       passcommand:
         description:
           - A command that prints the escrowed passphrase of a V(borg) key (C(BORG_PASSCOMMAND)), for a passphrase
             kept in a password manager.
         type: str
+      passphrase:
+        description:
+          - The escrowed passphrase of a V(borg) key as a value, for a passphrase kept on another host or in a secrets
+            store that the playbook has read (for example with C(ansible.builtin.slurp) from a second escrow host,
+            with C(no_log)). It reaches borg through its environment, never a command line, and is never returned.
+          - Give O(items[].passphrase_place) too, so that C(apart) can compare where it is kept.
+          - Mutually exclusive with O(items[].passphrase_file) and O(items[].passcommand).
+        type: str
+      passphrase_place:
+        description:
+          - Where the passphrase of O(items[].passphrase) (or O(items[].passcommand)) is kept, as observed on the
+            host that keeps it, for the C(apart) check. The key_escrow role fills it in from C(ansible.builtin.stat)
+            and the identity of that host.
+        type: dict
+        suboptions:
+          host_id:
+            description:
+              - The identity of the host that keeps the passphrase, C(<machine id>/<hostname>) (the first lines of
+                C(/etc/machine-id) and C(/proc/sys/kernel/hostname)), the form of RV(host_id).
+            type: str
+            required: true
+          dev:
+            description: The device number (C(st_dev)) of the filesystem that holds the passphrase file there.
+            type: int
+            required: true
+          path:
+            description: The passphrase file's absolute path there (used in messages).
+            type: str
+            required: true
       sha256:
         description: Kind V(file) only. The expected SHA-256 digest (hex, optionally prefixed C(sha256:)).
         type: str
@@ -130,7 +166,8 @@ EXAMPLES = r"""
         kind: borg
         repo: /srv/offsite/borg/db1
         key_file: /srv/escrow/keys/db1-borg.key
-        passphrase_file: /srv/escrow/passphrases/db1-borg.pass
+        # a tmpfs of its own (for example one a secrets agent manages), not the disk of the key
+        passphrase_file: /run/secrets/db1-borg.pass
         protected_paths:
           - /var/lib/postgresql
       - name: db1-restic
@@ -141,6 +178,41 @@ EXAMPLES = r"""
         kind: luks
         device: /dev/vdb
         key_file: /srv/escrow/keys/db1-volume.luks
+
+- name: Read a borg passphrase kept on a second escrow host
+  ansible.builtin.slurp:
+    src: /srv/passphrases/db1-borg.pass
+  delegate_to: escrow2.example.org
+  register: db1_pass
+  no_log: true
+
+- name: Where the passphrase is kept there (for the apart check)
+  ansible.builtin.stat:
+    path: /srv/passphrases/db1-borg.pass
+    get_checksum: false
+  delegate_to: escrow2.example.org
+  register: db1_pass_stat
+
+- name: Read that host's identity
+  ansible.builtin.command:
+    argv: [cat, /etc/machine-id, /proc/sys/kernel/hostname]
+  delegate_to: escrow2.example.org
+  register: escrow2_identity
+  changed_when: false
+  check_mode: false
+
+- name: Prove the key with the passphrase from the other host
+  restoreops.dr.key_escrow_check:
+    items:
+      - name: db1-borg
+        kind: borg
+        repo: /srv/offsite/borg/db1
+        key_file: /srv/escrow/keys/db1-borg.key
+        passphrase: "{{ db1_pass.content | b64decode | regex_replace('\\n$', '') }}"
+        passphrase_place:
+          host_id: "{{ escrow2_identity.stdout_lines | join('/') }}"
+          dev: "{{ db1_pass_stat.stat.dev }}"
+          path: /srv/passphrases/db1-borg.pass
 
 - name: Check an exported KMS key by its digest and decide in the playbook
   restoreops.dr.key_escrow_check:
@@ -159,6 +231,13 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+host_id:
+  description:
+    - The identity of the host that ran the check, C(<machine id>/<hostname>), the form
+      O(items[].passphrase_place.host_id) takes.
+  returned: always
+  type: str
+  sample: 4c4c4544004a3510804cb8c04f4e3232/escrow1
 ok:
   description: True when every check of every item passed.
   returned: always

@@ -268,6 +268,17 @@ ansible_facts:
           returned: success
           sample:
             - "WAL archiving is failing: segment 000000010000000000000003 failed to archive at ..."
+        problems_by_area:
+          description:
+            - The same sentences as RV(ansible_facts.pg_archiver.problems), grouped by what they are about -
+              C(archiving) (archive settings, failures, the age of the last archived segment), C(replication)
+              (replay lag of this standby or of the standbys) and C(slots) (replication slots). Each key is always
+              present, with an empty list when nothing is wrong there.
+          type: dict
+          returned: success
+          version_added: 0.3.0
+          sample: {"archiving": [], "replication": ["Standby node2 is 420 s behind in replay (max_replay_lag is
+                   300 s)."], "slots": []}
         healthy:
           description: V(true) when RV(ansible_facts.pg_archiver.problems) is empty.
           type: bool

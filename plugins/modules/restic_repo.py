@@ -17,6 +17,7 @@ description:
     removes only locks whose holder is provably gone, the rule M(restoreops.dr.restic_forget_prune) uses; a live lock
     is never removed and stops the run.
   - Optionally runs C(restic check), with or without reading a part of the data.
+  - Optionally lists the snapshots and measures the newest one with C(restic stats) (O(snapshot_stats)).
 author:
   - restoreops.dr contributors (@restoreops)
 extends_documentation_fragment:
@@ -90,6 +91,13 @@ options:
     description:
       - With O(check=read_data_subset), the part of the data to read, such as V(5%), V(1/10) or V(500M).
     type: str
+  snapshot_stats:
+    description:
+      - Also list the snapshots (C(restic snapshots --json --no-lock)) and read the newest one's size with
+        C(restic stats --json --no-lock --mode restore-size), into RV(snapshots). Two more restic starts.
+    type: bool
+    default: false
+    version_added: 0.3.0
 notes:
   - An idempotent run starts restic twice (C(restic version) and C(restic cat config)); the locks of a local
     repository are read with restic only when its C(locks) directory holds any.
@@ -198,6 +206,25 @@ check:
       description: Whether it passed; null when it did not run.
       type: bool
   sample: {"mode": "structure", "ok": true}
+snapshots:
+  description:
+    - With O(snapshot_stats), the number of snapshots and the newest one (by time), with the size a restore of it
+      writes (C(stats.total_size), bytes) and its file count, as C(restic stats) reports them; C(last) is null when
+      there is no snapshot.
+    - Also returned with a failed O(check).
+  returned: when O(snapshot_stats=true)
+  type: dict
+  contains:
+    count:
+      description: How many snapshots the repository holds.
+      type: int
+    last:
+      description: The newest snapshot (C(id), C(short_id), C(time), C(hostname), C(paths), C(tags), C(stats)).
+      type: dict
+  sample: {"count": 14, "last": {"id": "5b2a4c7d8e6f0a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6e7f8a9b0c1d9f3c0d1e",
+                                 "short_id": "5b2a4c7d", "time": "2026-11-23T02:00:04.281930122+01:00",
+                                 "hostname": "db1", "paths": ["/srv/app"], "tags": [],
+                                 "stats": {"total_size": 5368709120, "total_file_count": 48211}}}
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -215,6 +242,7 @@ OPTIONS = dict(
     new_password=dict(type="str", no_log=True),
     new_password_file=dict(type="path", no_log=False),
     remove_old_key=dict(type="bool", default=True),
+    snapshot_stats=dict(type="bool", default=False),
 )
 
 

@@ -43,7 +43,10 @@ options:
     elements: str
     default: []
   paths:
-    description: Restored paths whose files are given back to their owners by name. V(/) is refused.
+    description:
+      - Restored paths whose files are given back to their owners by name. V(/) is refused.
+      - A regular file keeps its setuid and setgid bits and its file capability, which the kernel removes on a change
+        of owner.
     type: list
     elements: path
     default: []

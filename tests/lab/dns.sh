@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # A BIND 9 server for the lab: one zone that accepts TSIG-signed dynamic updates, on a loopback address and an
-# unusual port (never port 53 on all addresses).
+# unusual port (never port 53 on all addresses), without the rndc control channel (so several run side by side).
+# named listens only on addresses an interface holds: on this machine that is 127.0.0.1 (the rest of 127.0.0.0/8
+# reaches lo by its route, not as an address of its own).
 #
 #   dns.sh start DIR ADDR PORT ZONE RECORD VALUE   zone ZONE with RECORD A VALUE; key in DIR/tsig.json (0600)
 #   dns.sh stop DIR                                stop the named that `start` started (by PID)
@@ -28,6 +30,7 @@ options {
   allow-query { 127.0.0.0/8; };
   dnssec-validation no;
 };
+controls { };
 key "restoreops-lab" { algorithm hmac-sha256; secret "$secret"; };
 zone "$zone" { type primary; file "$dir/$zone.db"; allow-update { key "restoreops-lab"; }; };
 CONF

@@ -15,16 +15,23 @@
 #   --controller 2.21         run Ansible in the Debian 13 controller container with ansible-core 2.21 (or
 #                             DRILL_CONTROLLER=2.21; default host: this machine's venv, ansible-core 2.19)
 #   --small                   for `make test`: 8 MiB, the faults first (production target refused, dependency cycle,
-#                             missing escrowed key, restore killed in the data phase, missing WAL segment) on restic,
-#                             then the resumed restic restore must PASS; then the replacement is destroyed and a fresh
-#                             one is restored from borg, which must PASS the same verification (--tool does not apply)
+#                             missing escrowed key, a staging file system too small and then full, restore killed in
+#                             the data phase, missing WAL segment, a required
+#                             dependency probe refused: no cut-over) on restic, then the resumed restic restore must
+#                             PASS; then the replacement is destroyed and a fresh one is restored from borg, which must
+#                             PASS the same verification (--tool does not apply). Ansible runs with -vvv, and at the
+#                             end every output, report, journal and sampled command line is scanned for the drill's
+#                             secrets (tests/lab/secret_scan.py): one hit fails the drill
 #   --small --no-faults       8 MiB, one restore from restic (the backend given) and one from borg, no faults
 #   DRILL_SCENARIO=ransomware the ransomware response instead of the server loss (tests/lab/ransomware.sh): the
 #                             attack, then playbooks/ransomware_response.yml end to end and its proofs (restic,
 #                             the backend given; --small gives 8 MiB of data, --tool does not apply)
 #   --slot N                  which set of lab addresses and container names, 0 to 9 (or DRILL_SLOT; default 1):
 #                             drills with different slots run side by side. Slot N uses 127.0.0.(10N+10) to (10N+14).
-# KEEP=1 leaves the containers and moto_server running. Expects the lab to be up (tests/lab/lab with-lab).
+# Every restore cuts over (DNS record app.lab.restoreops.test in the lab's BIND, updated with TSIG) only after its
+# sanity checks passed, probes a third-party API with its token, notifies a webhook and a mail sink, and writes
+# Prometheus metrics (checked with promtool).
+# KEEP=1 leaves the containers, moto_server, named and the stubs running. Expects the lab to be up (tests/lab/lab with-lab).
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
@@ -65,7 +72,7 @@ SCENARIO=${DRILL_SCENARIO:-restore}
 case "$SCENARIO" in restore|ransomware) ;;
   *) echo "drill.sh: DRILL_SCENARIO is restore or ransomware, not '$SCENARIO'" >&2; usage ;; esac
 [[ "$SLOT" =~ ^[0-9]$ ]] || { echo "drill.sh: the slot is 0 to 9, not '$SLOT'" >&2; usage; }
-if [ "$SMALL" = 1 ]; then DATA_MIB=${DRILL_DATA_MIB:-8}; else DATA_MIB=${DRILL_DATA_MIB:-64}; fi
+if [ "$SMALL" = 1 ]; then DATA_MIB=${DRILL_DATA_MIB:-8}; SCAN=1; else DATA_MIB=${DRILL_DATA_MIB:-64}; SCAN=0; fi
 
 # --- this run's lab: addresses, names, directories -------------------------------------------------------------
 base=$((10 * SLOT + 10))
@@ -73,6 +80,11 @@ addr() { echo "127.0.0.$((base + $1))"; }
 PROD_ADDR=$(addr 0); NEW_ADDR=$(addr 1); ESCROW_ADDR=$(addr 2); BACKUP_ADDR=$(addr 3); S3_ADDR=$(addr 4)
 ssh_port() { echo $((22000 + ${1##*.})); }
 REST_PORT=$((28000 + base + 3)); S3_PORT=$((29000 + base + 4))
+# The cut-over's DNS server (named listens on 127.0.0.1 only: see dns.sh), the notification receivers and a
+# third-party API beside S3, on its address.
+DNS_ADDR=127.0.0.1; DNS_PORT=$((25300 + base))
+HOOK_PORT=$((25400 + base)); SMTP_PORT=$((25500 + base)); API_PORT=$((25600 + base))
+ZONE=lab.restoreops.test
 C="rdl$SLOT"  # container names: rdl<slot>-prod, -new, -escrow, -backup, -ctl
 PROD=rdr-prod; NEW=rdr-new; ESCROW=rdr-escrow; BACKUP=rdr-backup  # inventory and host names
 if [ "$SLOT" = 1 ]; then D=${DRILL_DIR:-$ROOT/.lab/drill}; else D=${DRILL_DIR:-$ROOT/.lab/drill-$SLOT}; fi
@@ -83,6 +95,9 @@ REST_REPO="rest:http://$BACKUP_ADDR:$REST_PORT/$PROD/"
 BORG_PATH=/srv/borg/repos/$PROD
 BORG_REPO="ssh://borg@$BACKUP_ADDR:$(ssh_port "$BACKUP_ADDR")$BORG_PATH"
 ESCROW_DIR=/var/lib/restoreops/escrow
+# The borg passphrases: on the escrow host too, but on a filesystem of their own (as a secrets agent keeps them),
+# apart from the keys (key_escrow_check fails `apart` for a key and its passphrase on one host and filesystem).
+ESCROW_PASS_DIR=/var/lib/restoreops/passphrases
 
 export ANSIBLE_COLLECTIONS_PATH="${ANSIBLE_COLLECTIONS_PATH:-$ROOT/.cache/collections}"
 export ANSIBLE_INJECT_FACT_VARS=False ANSIBLE_DEPRECATION_WARNINGS=False ANSIBLE_LOCALHOST_WARNING=False
@@ -90,8 +105,12 @@ export ANSIBLE_INJECT_FACT_VARS=False ANSIBLE_DEPRECATION_WARNINGS=False ANSIBLE
 export ANSIBLE_PIPELINING="${ANSIBLE_PIPELINING:-True}"
 export ANSIBLE_SSH_ARGS="-o ControlMaster=auto -o ControlPersist=120s -o ServerAliveInterval=15"
 export ANSIBLE_SSH_CONTROL_PATH_DIR="$D/ssh/cp" ANSIBLE_TIMEOUT=30
+# Everything Ansible prints also goes to a log the secret scan reads; the small drill runs at -vvv.
+export ANSIBLE_LOG_PATH="$D/ansible.log"
+[ "$SCAN" = 0 ] || export ANSIBLE_VERBOSITY=3
 ANSIBLE_ENV=(ANSIBLE_COLLECTIONS_PATH ANSIBLE_INJECT_FACT_VARS ANSIBLE_DEPRECATION_WARNINGS ANSIBLE_LOCALHOST_WARNING
-             ANSIBLE_PIPELINING ANSIBLE_SSH_ARGS ANSIBLE_SSH_CONTROL_PATH_DIR ANSIBLE_TIMEOUT ANSIBLE_FORCE_COLOR)
+             ANSIBLE_PIPELINING ANSIBLE_SSH_ARGS ANSIBLE_SSH_CONTROL_PATH_DIR ANSIBLE_TIMEOUT ANSIBLE_FORCE_COLOR
+             ANSIBLE_LOG_PATH ANSIBLE_VERBOSITY)
 if [ "$CONTROLLER" = 2.21 ]; then
   CTL="$C-ctl"
   CTL_PYTHON=/opt/restoreops/venv-2.21/bin/python
@@ -112,6 +131,19 @@ stop_moto() {
     rm -f "$D/moto.pid"
   fi
 }
+stop_services() { # named, the stubs and the argv sampler of this run, by PID
+  local f
+  [ ! -d "$D/dns" ] || "$HERE/dns.sh" stop "$D/dns"
+  for f in "$D"/stub-*.pid "$D/sampler.pid"; do
+    [ -f "$f" ] || continue
+    kill "$(cat "$f")" 2>/dev/null || true
+    rm -f "$f"
+  done
+}
+keep_journal() { # CONTAINER: its journal, for the secret scan, before the host goes
+  [ "$SCAN" = 1 ] || return 0
+  docker exec "$1" journalctl --no-pager -o short-iso > "$D/journals/$1-$(date +%s%N).log" 2>/dev/null || true
+}
 stop_ssh_masters() { # the ControlPersist connections of this run, by their sockets (a destroyed host's would hang)
   local s
   for s in "$D"/ssh/cp/*; do
@@ -120,6 +152,7 @@ stop_ssh_masters() { # the ControlPersist connections of this run, by their sock
   done
 }
 destroy() { # CONTAINER ADDRESS: remove a lab host, its ssh connection and its host key (a new host there has another)
+  if docker inspect "$1" >/dev/null 2>&1; then keep_journal "$1"; fi
   "$LAB" rm "$1"
   stop_ssh_masters
   ssh-keygen -q -f "$D/ssh/known_hosts" -R "[$2]:$(ssh_port "$2")" >/dev/null 2>&1 || true
@@ -131,6 +164,7 @@ cleanup() {
     if [ -n "${CTL:-}" ]; then docker rm -f "$CTL" >/dev/null 2>&1 || true; fi
     "$LAB" rm "$C-prod" "$C-new" "$C-escrow" "$C-backup"
     stop_moto
+    stop_services
   fi
   exit $rc
 }
@@ -140,12 +174,15 @@ say "lab: Debian ${OS#debian} hosts ($RELEASE), ssh key, S3 (moto_server on $S3_
 "$LAB" images "host-$RELEASE" $([ "$CONTROLLER" = 2.21 ] && echo controller)
 "$LAB" rm "$C-prod" "$C-new" "$C-escrow" "$C-backup" "$C-ctl"
 stop_moto
-rm -rf "$D"; mkdir -p "$D/offsite" "$D/backup/borg" "$D/hidden" "$D/ssh/cp" "$D/secrets"
+stop_services
+rm -rf "$D"; mkdir -p "$D/offsite" "$D/backup/borg" "$D/hidden" "$D/ssh/cp" "$D/secrets" "$D/journals" "$D/mail"
 chmod 0700 "$D/ssh" "$D/secrets"
 ssh-keygen -q -t ed25519 -N '' -C "restoreops-drill-$(date +%s)" -f "$D/ssh/id_ed25519"
 : > "$D/ssh/known_hosts"
 umask 077
 for s in restic-s3 restic-rest borg; do head -c 24 /dev/urandom | base64 > "$D/secrets/$s.pass"; done
+# The third-party API's token and the webhook's (the token is the last part of the webhook's URL).
+for s in api webhook; do head -c 18 /dev/urandom | base64 | tr '+/' '-_' > "$D/secrets/$s.token"; done
 python3 - "$D/secrets/s3.json" <<'PY'
 import json, secrets, sys
 json.dump({"AWS_ACCESS_KEY_ID": "AKIA" + secrets.token_hex(8).upper(),
@@ -158,6 +195,29 @@ moto=$(dirname "$(command -v python)")/moto_server
 [ -x "$moto" ] || fail "moto_server is not in the venv ($moto): run make setup"
 setsid "$moto" -H "$S3_ADDR" -p "$S3_PORT" </dev/null >"$D/moto.log" 2>&1 &
 echo $! > "$D/moto.pid"
+"$HERE/dns.sh" start "$D/dns" "$DNS_ADDR" "$DNS_PORT" "$ZONE" app "$PROD_ADDR"
+stub() { # NAME ARGS...
+  setsid python3 "$HERE/stubs.py" "$@" --seconds 3600 </dev/null >"$D/stub-$1.log" 2>&1 &
+  echo $! > "$D/stub-$1.pid"
+}
+stub webhook "$S3_ADDR" "$HOOK_PORT" "$D/hooks.jsonl"
+stub smtp "$S3_ADDR" "$SMTP_PORT" "$D/mail"
+stub api "$S3_ADDR" "$API_PORT" "@$D/secrets/api.token"
+if [ "$SCAN" = 1 ]; then
+  # Every secret of this run, a line each with its name (the list the scan looks for; it stays in the 0700
+  # secrets directory).
+  python3 - "$D/secrets" > "$D/secrets/all.txt" <<'PY'
+import glob, json, os, sys
+d = sys.argv[1]
+for path in sorted(glob.glob(os.path.join(d, "*.pass")) + glob.glob(os.path.join(d, "*.token"))):
+    print(f"{os.path.basename(path)}\t{open(path).read().strip()}")
+print(f"S3 secret key\t{json.load(open(os.path.join(d, 's3.json')))['AWS_SECRET_ACCESS_KEY']}")
+print(f"TSIG key\t{json.load(open(os.path.join(d, '..', 'dns', 'tsig.json')))['key_secret']}")
+PY
+  setsid python3 "$HERE/secret_scan.py" sample "$D/argv.txt" "$D/sampler.stop" </dev/null >"$D/sampler.log" 2>&1 &
+  echo $! > "$D/sampler.pid"
+fi
+dig_app() { dig +short +time=2 +tries=2 -p "$DNS_PORT" "@$DNS_ADDR" "app.$ZONE" A; }
 
 host() { # CONTAINER HOSTNAME ADDRESS [docker args...]
   local c=$1 h=$2 a=$3; shift 3
@@ -165,9 +225,10 @@ host() { # CONTAINER HOSTNAME ADDRESS [docker args...]
 }
 host "$C-backup" "$BACKUP" "$BACKUP_ADDR" -v "$D/backup/borg:/srv/borg/repos"
 # The escrow host proves the borg key against a read-only view of the server's repositories (as through a read-only
-# network mount); its escrow directory is a filesystem of its own, apart from any data.
+# network mount); its escrow directory is a filesystem of its own, apart from any data, and so is its passphrase
+# directory, apart from the keys.
 host "$C-escrow" "$ESCROW" "$ESCROW_ADDR" -v "$D/backup/borg:/srv/borg-readonly:ro" \
-  --tmpfs "$ESCROW_DIR:size=16m,mode=0700"
+  --tmpfs "$ESCROW_DIR:size=16m,mode=0700" --tmpfs "$ESCROW_PASS_DIR:size=1m,mode=0700"
 host "$C-prod" "$PROD" "$PROD_ADDR" -v "$D/offsite:/offsite"
 PG_VERSION=$(docker exec "$C-prod" sh -c 'ls /usr/lib/postgresql | sort -V | tail -n 1')
 if [ "$CONTROLLER" = 2.21 ]; then
@@ -190,6 +251,7 @@ all:
   vars:
     drill_dir: $D
     drill_escrow: $ESCROW_DIR
+    drill_escrow_passphrases: $ESCROW_PASS_DIR
     drill_pg_version: "$PG_VERSION"
     drill_secret_file: $D/secrets/restic-s3.pass
     drill_rest_secret_file: $D/secrets/restic-rest.pass
@@ -209,6 +271,15 @@ all:
     drill_restic_key: $RESTIC_KEY
     drill_restic_secret_file: $RESTIC_SECRET
     drill_restic_env: $RESTIC_ENV
+    drill_dns_server: $DNS_ADDR
+    drill_dns_port: $DNS_PORT
+    drill_dns_zone: $ZONE
+    drill_tsig_file: $D/dns/tsig.json
+    drill_api_url: http://$S3_ADDR:$API_PORT/ping
+    drill_api_token_file: $D/secrets/api.token
+    drill_webhook_url: "http://$S3_ADDR:$HOOK_PORT/hooks/{{ lookup('ansible.builtin.file', '$D/secrets/webhook.token') }}"
+    drill_smtp_host: $S3_ADDR
+    drill_smtp_port: $SMTP_PORT
     ansible_connection: ssh
     ansible_user: root
     ansible_ssh_private_key_file: $D/ssh/id_ed25519
@@ -285,6 +356,19 @@ restore_and_verify() { # TOOL: the restore, the independent verification, the re
   say "independent verification ($tool)"
   "${PLAY[@]}" "$ROOT/playbooks/lab/drill_verify.yml" | grep -E "msg|ok=|failed=" || fail "$tool: verification failed"
   grep -q '"result": "PASS"' "$REPORT" || fail "$tool: the report does not say PASS"
+  [ "$(dig_app)" = "$NEW_ADDR" ] || fail "$tool: app.$ZONE does not point at the replacement ($(dig_app))"
+  echo "cut-over: app.$ZONE -> $(dig_app) (the replacement), read back from BIND with dig"
+  python3 - "$D/hooks.jsonl" "$tool" <<'PY' || fail "$tool: the webhook did not get the start and the PASS of this restore"
+import json, sys
+events = [json.loads(line)["body"] for line in open(sys.argv[1])]
+last_start = max(i for i, e in enumerate(events) if e.get("event") == "start")
+ends = [e for e in events[last_start:] if e.get("event") == "end"]
+assert ends and ends[-1].get("result") == "PASS", events[last_start:]
+print(f"notifications: {len(events)} webhook events so far; this restore: start, end {ends[-1]['result']}")
+PY
+  [ -n "$(ls -A "$D/mail")" ] || fail "$tool: no notification mail arrived"
+  promtool check metrics < "$(dirname "$REPORT")/restore.prom" || fail "$tool: restore.prom is not valid metrics"
+  echo "metrics: $(dirname "$REPORT")/restore.prom passes promtool check metrics"
 
   say "drill report ($tool)"
   python3 - "$REPORT" "${RTO[$tool]}" "$tool" <<'PY'
@@ -317,37 +401,55 @@ expect_failure() { # NAME PATTERN CMD... : the command must fail and print PATTE
   local log="$D/fault-$name.log"
   if "$@" >"$log" 2>&1; then fail "fault '$name': the restore succeeded but must not"; fi
   grep -Eq "$pattern" "$log" || { tail -40 "$log"; fail "fault '$name': '$pattern' not in the output"; }
-  echo "fault '$name': refused as expected ($(grep -Eo "$pattern" "$log" | head -1))"
+  echo "fault '$name': refused as expected ($(grep -Eo "$pattern" "$log" | head -1 | cut -c1-160))"
 }
 nothing_moved() {
   docker exec "$C-new" test ! -e /var/lib/restoreops/staging || fail "$1: data moved (staging exists)"
   docker exec "$C-new" test ! -e /srv/app || fail "$1: /srv/app exists"
 }
-run_faults() { # the five faults on restic, on the replacement just started
+run_faults() { # the seven faults on restic, on the replacement just started
   local key="$ESCROW_DIR/keys/$PROD/$RESTIC_KEY.restic.pass"
   say "fault 1: a target marked as production is refused and untouched"
   expect_failure production "marked as production" "${RESTORE[@]}" -e restore_server_target_is_production=true
   nothing_moved production
+  echo "RELIABILITY fault drill-production-target-refused-untouched"
 
   say "fault 2: a dependency cycle among the services is a clear error, before anything moves"
   expect_failure cycle "dependency cycle among [a-z]+ -> [a-z]+ -> [a-z]+" "${RESTORE[@]}" \
     -e '{"restore_server_services": [{"name": "a", "after": ["b"]}, {"name": "b", "after": ["a"]}]}'
   nothing_moved cycle
+  echo "RELIABILITY fault drill-dependency-cycle-refused-before-data-moves"
 
   say "fault 3: a missing escrowed key aborts before any data moves"
   docker exec "$C-escrow" mv "$key" /root/hidden.pass
   expect_failure key "Keys first: ($RESTIC_KEY failed the escrow check|the escrowed password of $RESTIC_KEY cannot be read)" "${RESTORE[@]}"
   docker exec "$C-escrow" mv /root/hidden.pass "$key"
   docker exec "$C-new" test ! -e /srv/app || fail "key: /srv/app exists"
+  echo "RELIABILITY fault drill-missing-escrowed-key-aborts-before-data-moves"
 
-  say "fault 4: the restore is killed in the data phase (restic dies mid-transfer)"
+  say "fault 4: the staging file system is too small (2 MiB for ${DATA_MIB} MiB), then fills up in the data phase"
+  docker exec "$C-new" sh -c 'mkdir -p -m 0700 /var/lib/restoreops/staging \
+    && mount -t tmpfs -o size=2m,mode=0700 tmpfs /var/lib/restoreops/staging'
+  expect_failure space "needs [0-9.]+ MiB, [0-9.]+ MiB are free" "${RESTORE[@]}"
+  echo "RELIABILITY fault drill-staging-too-small-refused-before-data-moves"
+  # The size check told to expect a tenth: the restore starts and the file system fills up under restic.
+  expect_failure nospace "FAILED in phase data: .*[Nn]o space left on device" "${RESTORE[@]}" \
+    -e restore_server_space_factor=0.1
+  grep -q '"result": "FAIL"' "$REPORT" || fail "nospace: the report does not say FAIL"
+  docker exec "$C-new" test ! -e /srv/app || fail "nospace: partial data was put in place"
+  echo "RELIABILITY fault drill-staging-full-in-data-phase-reported"
+  # Space is freed (the file system grows); the runs below resume on it and the last one must PASS.
+  docker exec "$C-new" mount -o remount,size=512m /var/lib/restoreops/staging
+
+  say "fault 5: the restore is killed in the data phase (restic dies mid-transfer)"
   local slow play segment state
   slow=$(python3 -c 'import yaml,json,sys; v=yaml.safe_load(open(sys.argv[1]))["restore_server_source"]; v["limit_download"]=256; print(json.dumps({"restore_server_source": v}))' "$ROOT/playbooks/lab/drill_restore_vars.yml")
   "${RESTORE[@]}" -e "$slow" >"$D/fault-killed.log" 2>&1 &
   play=$!
   for _ in $(seq 1 600); do
-    if docker exec "$C-new" sh -c 'ls /var/lib/restoreops/staging 2>/dev/null | grep -qv "^context" && pgrep -x restic' >/dev/null 2>&1; then
-      sleep 2; docker exec "$C-new" pkill -KILL -x restic && break
+    # restic restore itself (other restic runs, such as the preflight's size estimate, come before it).
+    if docker exec "$C-new" pgrep -f "^[^ ]*restic restore" >/dev/null 2>&1; then
+      sleep 2; docker exec "$C-new" pkill -KILL -f "^[^ ]*restic restore" && break
     fi
     kill -0 "$play" 2>/dev/null || break
     sleep 0.2
@@ -358,8 +460,9 @@ run_faults() { # the five faults on restic, on the replacement just started
   grep -q '"result": "FAIL"' "$REPORT" || fail "killed: the report does not say FAIL"
   docker exec "$C-new" test ! -e /srv/app || fail "killed: partial data was put in place"
   echo "fault 'killed': data phase failed, report says FAIL, nothing half-restored in place"
+  echo "RELIABILITY fault drill-restore-killed-mid-transfer-reported"
 
-  say "fault 5: a missing WAL segment stops the PostgreSQL phase, named; no service starts"
+  say "fault 6: a missing WAL segment stops the PostgreSQL phase, named; no service starts"
   segment=$(ls "$D/offsite/pg/wal" | grep -E '^[0-9A-F]{24}$' | sort | tail -n 2 | head -n 1)
   mv "$D/offsite/pg/wal/$segment" "$D/hidden/"
   # A target time after the gap: the run resumes the interrupted restore, whose recovery to the end of the archive
@@ -371,6 +474,14 @@ run_faults() { # the five faults on restic, on the replacement just started
   [ "$state" != active ] || fail "wal: the application was started on a partial database"
   grep -q '"result": "FAIL"' "$REPORT" || fail "wal: the report does not say FAIL"
   echo "the application was not started ($state); the report says FAIL"
+  echo "RELIABILITY fault drill-wal-segment-missing-no-service-started"
+
+  say "fault 7: a required dependency probe is refused (the lost server's revoked API token): no cut-over"
+  expect_failure probe "partner API.*403|FAILED in phase sanity" "${RESTORE[@]}" -e drill_partner_token=revoked-token-0815
+  grep -q '"result": "FAIL"' "$REPORT" || fail "probe: the report does not say FAIL"
+  [ "$(dig_app)" = "$PROD_ADDR" ] || fail "probe: the DNS record changed although sanity failed ($(dig_app))"
+  echo "the report says FAIL; app.$ZONE still points at $PROD_ADDR (the lost production)"
+  echo "RELIABILITY fault drill-required-probe-refused-no-cut-over"
   say "the re-run resumes the interrupted restore and must PASS"
 }
 
@@ -379,6 +490,7 @@ if [ "$SMALL" = 1 ]; then
   restore_cmd restic
   if [ "$FAULTS" = 1 ]; then run_faults; fi
   restore_and_verify restic
+  [ "$FAULTS" = 0 ] || echo "RELIABILITY fault drill-interrupted-restore-resumed-and-passed"
   # The same loss restored from the other backup: a fresh replacement, no faults, the same verification.
   say "second replacement: $NEW is destroyed; a fresh one is restored from borg over SSH"
   fresh_replacement borg
@@ -386,6 +498,19 @@ if [ "$SMALL" = 1 ]; then
 else
   fresh_replacement "$TOOL"
   restore_and_verify "$TOOL"
+fi
+
+if [ "$SCAN" = 1 ]; then
+  say "secret scan: every output, report, journal and command line of this drill"
+  touch "$D/sampler.stop"
+  for _ in $(seq 1 100); do [ -s "$D/argv.txt.count" ] && break; sleep 0.1; done
+  read -r samples argvs < "$D/argv.txt.count" || fail "the argv sampler wrote no count"
+  echo "argv sampler: $samples samples of every process on this machine and in the lab containers, $argvs distinct command lines"
+  for c in "$C-new" "$C-escrow" "$C-backup"; do keep_journal "$c"; done
+  python3 "$HERE/secret_scan.py" scan "$D/secrets/all.txt" "$D/ansible.log" "$D/reports" "$D/journals" \
+    "$D/argv.txt" "$D/hooks.jsonl" "$D/mail" "$D/dns/named.log" "$D/moto.log" "$D"/fault-*.log "$D"/*.log \
+    || fail "a secret of the drill appeared in its output (see the HIT lines)"
+  echo "RELIABILITY secret-scan drill 0 hits"
 fi
 
 say "drill timings (Debian ${OS#debian}, controller $CONTROLLER)"

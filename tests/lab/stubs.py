@@ -2,7 +2,7 @@
 
     stubs.py webhook ADDR PORT OUT.jsonl [--seconds N]    record every POSTed JSON body as one line of OUT.jsonl
     stubs.py smtp ADDR PORT OUTDIR [--seconds N]          accept mail and write each message to OUTDIR/<n>.eml
-    stubs.py api ADDR PORT GOOD_TOKEN [--seconds N]       an HTTP API: 200 "pong" for `Authorization: Bearer GOOD`,
+    stubs.py api ADDR PORT GOOD_TOKEN|@FILE [--seconds N] an HTTP API: 200 "pong" for `Authorization: Bearer GOOD`,
                                                           403 "revoked" for any other token, 401 without one
 
 Standard library only (it also runs inside the lab's containers). Each server serves until --seconds pass (default
@@ -128,7 +128,11 @@ def main() -> int:
         Webhook.out = args.target
         server: socketserver.BaseServer = HTTPServer((args.addr, args.port), Webhook)
     elif args.kind == "api":
-        Api.good = args.target
+        if args.target.startswith("@"):  # the token from a file, off the command line
+            with open(args.target[1:], encoding="utf-8") as handle:
+                Api.good = handle.read().strip()
+        else:
+            Api.good = args.target
         server = HTTPServer((args.addr, args.port), Api)
     else:
         os.makedirs(args.target, exist_ok=True)

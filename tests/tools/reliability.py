@@ -10,13 +10,16 @@ assertion that proves it (tests/integration/targets/setup_reliability, extension
     RELIABILITY check-mode <module> <run> (...)    a module's check-mode run left the hashed trees unchanged
     RELIABILITY role-check-mode <role> <host> (...)  a role's Molecule check step left the hashed paths unchanged
     RELIABILITY fault <name>                       a fault the collection survived (named)
+    RELIABILITY secret-scan <where> <N> hits       the drill's scan of every output, report, journal and sampled
+                                                   command line for its secrets (tests/lab/secret_scan.py)
 
 A bad input that is also a fault survived says both on one line, separated by "; ".
 
     reliability.py [--require] LOG...
 
 With --require, exit 1 unless every module (plugins/modules/*.py) has at least MIN_BAD_INPUTS bad inputs and a
-check-mode proof, and every role (roles/*) a check-mode proof: the figures `make test` promises.
+check-mode proof, every role (roles/*) a check-mode proof, and every secret scan in the logs 0 hits: the figures
+`make test` promises.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from pathlib import Path
 
 MIN_BAD_INPUTS = 8
 ROOT = Path(__file__).resolve().parents[2]
-LINE = re.compile(r'RELIABILITY (bad-input|check-mode|role-check-mode|fault) ([^\s";]+)(?: ([^";]*))?')
+LINE = re.compile(r'RELIABILITY (bad-input|check-mode|role-check-mode|fault|secret-scan) ([^\s";]+)(?: ([^";]*))?')
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
@@ -74,7 +77,15 @@ def main() -> int:
         print(f"  without a check-mode proof in these logs: {', '.join(missing)}")
     print(f"reliability: faults survived: {sum(len(v) for v in faults.values())}"
           + (f" ({', '.join(sorted(faults))})" if faults else ""))
+    scans = found["secret-scan"]
+    if scans:
+        lines = [f"{where} {', '.join(sorted(results))}" for where, results in sorted(scans.items())]
+        print("reliability: secret scans: " + "; ".join(lines))
+    leaked = [where for where, v in scans.items() if any(not r.startswith("0 hits") for r in v)]
     if args.require:
+        if leaked:
+            print(f"reliability: FAILED: a secret scan found secrets: {', '.join(leaked)}")
+            return 1
         short = [m for m in modules if len(bad.get(m, ())) < MIN_BAD_INPUTS]
         if short or missing:
             print(f"reliability: FAILED: fewer than {MIN_BAD_INPUTS} bad inputs: {', '.join(short) or 'none'}; "

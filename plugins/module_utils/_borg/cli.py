@@ -276,16 +276,16 @@ class BorgCLI:
         """One borg run. Not checked by default: callers decide on the result (:meth:`fail` names the error).
 
         ``check`` raises on any non-zero exit, or (``warnings_ok``) only on an error, not on a warning. ``env`` adds
-        variables to this run only (such as ``BORG_NEW_PASSPHRASE`` for ``borg key change-passphrase``).
+        variables for this run only.
         """
         fd = self._open_secret()
         try:
-            run_env = dict(env or {})
+            call_env = dict(env or {})
             extra: dict[str, Any] = {"pass_fds": [fd]} if fd is not None else {}
             if fd is not None:
-                run_env["BORG_PASSPHRASE_FD"] = str(fd)
-            if run_env:
-                extra["env"] = run_env
+                call_env["BORG_PASSPHRASE_FD"] = str(fd)
+            if call_env:
+                extra["env"] = call_env
             result = self.runner.run(self.argv(args), check=False, cwd=cwd, **extra)
         finally:
             if fd is not None:

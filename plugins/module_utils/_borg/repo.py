@@ -100,6 +100,29 @@ def summarize_listing(data: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def summarize_info(data: dict[str, Any]) -> dict[str, Any]:
+    """``borg info --json --last 1`` → the newest archive (name, times, sizes) and the repository's totals.
+
+    Sizes are bytes as borg counts them: ``original`` (the files), ``compressed`` and ``deduplicated`` (what this
+    archive alone adds to the repository); the totals are over every archive (``unique_csize`` is what the
+    repository holds after deduplication and compression).
+    """
+    archives = data.get("archives") or []
+    newest = archives[-1] if archives else None
+    last = None
+    if newest is not None:
+        stats = newest.get("stats") or {}
+        last = {"name": newest.get("name"), "start": with_offset(newest.get("start")),
+                "end": with_offset(newest.get("end")), "duration": newest.get("duration"),
+                "stats": {"original_size": stats.get("original_size"),
+                          "compressed_size": stats.get("compressed_size"),
+                          "deduplicated_size": stats.get("deduplicated_size"), "nfiles": stats.get("nfiles")}}
+    cache = (data.get("cache") or {}).get("stats") or {}
+    totals = {"original_size": cache.get("total_size"), "compressed_size": cache.get("total_csize"),
+              "deduplicated_size": cache.get("unique_csize")} if cache else None
+    return {"last": last, "totals": totals}
+
+
 # --- the repository as borg_repo sees it -----------------------------------------------------------------------
 
 class Borg:
@@ -167,6 +190,16 @@ class Borg:
 
     def check(self, mode: str) -> Result:
         return self.run(["check", *CHECK_FLAGS[mode], self.repo])
+
+    def newest_archive_info(self, bypass_lock: bool = False) -> dict[str, Any]:
+        """``borg info --json --last 1`` (one borg start): the newest archive with its sizes, and the repository's
+        totals from borg's cache. Reads through the client cache below ``base_dir`` (synced when it is behind)."""
+        args = ["info", "--json", "--last", "1"] + (["--bypass-lock"] if bypass_lock else [])
+        result = self.run([*args, self.repo], check=True, error=f"Could not read the archive sizes of {self.repo}")
+        try:
+            return json.loads(result.stdout)
+        except ValueError as exc:
+            raise ToolError(f"Could not decode borg info --json: {exc}", stdout=result.stdout[-2000:]) from exc
 
 
 # --- inputs -----------------------------------------------------------------------------------------------------
@@ -244,6 +277,8 @@ class State:
     listing: dict[str, Any] | None = None
     created: bool = False
     pending_break: bool = False
+    # Check mode with a lock in place: borg reads with --bypass-lock and no check runs (see ensure_lock).
+    read_around_lock: bool = False
     summary: dict[str, Any] = field(default_factory=dict)
     config: RepoConfig = field(default_factory=RepoConfig)
     config_known: bool = True
@@ -290,6 +325,9 @@ def ensure_lock(state: State, my_host: str) -> dict[str, Any]:
                     raise borg.fail(res, f"The stale lock on {repo} was broken, but borg check --repository-only "
                                          "then failed")
                 state.changes.actions.append("borg check --repository-only after breaking the lock: ok")
+    # In check mode a lock must stay exactly as found: borg removes its own host's stale locks whenever it takes a
+    # lock, and waits for (then fails on) another host's. So every read then bypasses the lock, and no check runs.
+    state.read_around_lock = state.pending_break or (state.check_mode and bool(holders))
     return lock_report(holders, decision, broken)
 
 
@@ -303,7 +341,7 @@ def ensure_exists(state: State) -> None:
         local = local_repo_state(repo)
         if local == "other":
             raise InputError(f"{repo} exists but is not a borg repository (no config file); refusing to touch it.")
-        state.listing = borg.listing(bypass_lock=state.pending_break) if local == "repo" else None
+        state.listing = borg.listing(bypass_lock=state.read_around_lock) if local == "repo" else None
     if state.listing is None:
         encryption = params.get("encryption") or DEFAULT_ENCRYPTION
         if encryption != "none" and not state.secret.given:
@@ -452,12 +490,24 @@ def ensure_key_export(state: State) -> dict[str, Any]:
     return {"dest": dest, "exported": exported}
 
 
+def archive_stats(state: State) -> dict[str, Any] | None:
+    """With ``archive_stats``: the newest archive's sizes and the repository's totals (``borg info``), or None."""
+    if not state.params.get("archive_stats") or state.listing is None or not state.summary["archives"]["count"]:
+        return None
+    return summarize_info(state.borg.newest_archive_info(bypass_lock=state.read_around_lock))
+
+
 def run_check(state: State) -> dict[str, Any]:
-    """``borg check`` (read-only; also in check mode, unless the repository is still to be created or a lock that
-    would be broken is still there)."""
+    """``borg check`` (also in check mode, unless the repository is still to be created or a lock is in place: borg
+    would take the lock, and so remove its own host's stale one)."""
     mode = state.params.get("check") or "none"
-    report: dict[str, Any] = {"mode": mode, "ok": None}
-    if mode != "none" and state.listing is not None and not state.pending_break:
+    report: dict[str, Any] = {"mode": mode, "ok": None, "skipped_reason": None}
+    if mode != "none" and state.listing is not None and state.read_around_lock:
+        report["skipped_reason"] = ("the repository is locked (see lock), and borg check would take the lock, which "
+                                    "check mode leaves as found")
+    elif mode != "none" and state.listing is None:
+        report["skipped_reason"] = "the repository does not exist yet"
+    if mode != "none" and state.listing is not None and not state.read_around_lock:
         res = state.borg.check(mode)
         report["ok"] = res.rc == 0
         if res.rc != 0:
@@ -498,9 +548,20 @@ def main(module: Any) -> dict[str, Any]:
     result["repo"] = {"id": summary["id"], "location": summary["location"], "encryption": summary["encryption"],
                       "append_only": config.append_only if state.config_known else None,
                       "storage_quota": (config.storage_quota or None) if state.config_known else None}
-    result["archives"] = summary["archives"]
+    result["archives"] = dict(summary["archives"])
+    stats = archive_stats(state)
+    if stats is not None:
+        result["archives"]["last"] = stats["last"] or result["archives"]["last"]
+        result["archives"]["totals"] = stats["totals"]
     result["key_export"] = ensure_key_export(state)
-    result["check"] = run_check(state)
+    try:
+        result["check"] = run_check(state)
+    except ToolError as error:
+        # A failed check still says what was found (the archives, the lock), so a caller that reports rather than
+        # stops (a diagnosis) has every observation.
+        for key in ("borg_version", "host_id", "lock", "repo", "archives"):
+            error.details.setdefault(key, result[key])
+        raise
     result["changed"] = state.changes.changed
     result["actions"] = state.changes.actions
     if module._diff and state.changes.changed:

@@ -31,6 +31,9 @@ from ansible_collections.restoreops.dr.plugins.module_utils._secrets import Secr
 
 MIN_VERSION = (0, 14, 0)
 JSON_RESTORE_VERSION = (0, 17, 0)
+# `restore --sparse` (writes long runs of zeros as holes) came with restic 0.15.0; 0.14 has no such flag and writes
+# every byte (measured with 0.14.0: a 64 MiB file with 8 KiB of data came back with 64 MiB allocated).
+SPARSE_RESTORE_VERSION = (0, 15, 0)
 OVERWRITE_CHOICES = ("always", "if-changed", "if-newer", "never")
 
 
@@ -127,6 +130,10 @@ def check_version(text: str) -> tuple[int, int, int]:
 
 def has_json_restore(version: Sequence[int]) -> bool:
     return tuple(version) >= JSON_RESTORE_VERSION
+
+
+def has_sparse_restore(version: Sequence[int]) -> bool:
+    return tuple(version) >= SPARSE_RESTORE_VERSION
 
 
 # --- failures ---------------------------------------------------------------------------------------------------
@@ -349,8 +356,13 @@ class Restic:
         return {path for path in paths if path in listed}
 
     def restore_size(self, snapshot: str) -> int:
+        return int(self.snapshot_stats(snapshot).get("total_size", 0))
+
+    def snapshot_stats(self, snapshot: str) -> dict[str, Any]:
+        """``restic stats --json --no-lock --mode restore-size SNAPSHOT``: ``total_size`` (bytes a restore writes)
+        and ``total_file_count``."""
         data = self.runner.run_json(["stats", "--json", "--no-lock", "--mode", "restore-size", snapshot])
-        return int(data.get("total_size", 0))
+        return data if isinstance(data, dict) else {}
 
     def check(self, args: Sequence[str]) -> Result:
         return self.runner.run([*args, "--quiet"], check=False)

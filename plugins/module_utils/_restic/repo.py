@@ -34,7 +34,7 @@ from ansible_collections.restoreops.dr.plugins.module_utils._restic.repo_files i
 )
 from ansible_collections.restoreops.dr.plugins.module_utils._runner import pid_alive, version_string
 from ansible_collections.restoreops.dr.plugins.module_utils._secrets import SecretSource
-from ansible_collections.restoreops.dr.plugins.module_utils._time import utcnow
+from ansible_collections.restoreops.dr.plugins.module_utils._time import parse_time_or_none, utcnow
 
 CHECKS = ("none", "structure", "read_data_subset")
 _SUBSET_RE = re.compile(r"^(?:\d+/\d+|\d+(?:\.\d+)?%|\d+[kKmMgGtT]?)$")
@@ -158,6 +158,36 @@ def ensure_locks(state: State) -> None:
         raise LockedError(f"restic unlock left the stale lock(s) {', '.join(left)} in place.", locks=state.locks)
 
 
+def newest_snapshot(snapshots: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The newest of ``restic snapshots --json`` by time (on a tie, the later one in restic's list); None if none."""
+    timed = [(parse_time_or_none(snap.get("time")), index, snap) for index, snap in enumerate(snapshots)]
+    timed = [entry for entry in timed if entry[0] is not None]
+    if not timed:
+        return None
+    return max(timed, key=lambda entry: (entry[0], entry[1]))[2]
+
+
+def snapshot_summary(state: State) -> dict[str, Any] | None:
+    """With ``snapshot_stats``: the snapshot count and the newest snapshot with its ``restic stats`` (restore-size),
+    read without a lock; None when not asked."""
+    if not state.params.get("snapshot_stats"):
+        return None
+    if state.config is None:  # check mode, repository still to be created
+        return {"count": 0, "last": None}
+    snapshots = state.restic.snapshots()
+    if not isinstance(snapshots, list):
+        raise ToolError("restic snapshots --json printed no list; the repository looks damaged.")
+    newest = newest_snapshot(snapshots)
+    last = None
+    if newest is not None:
+        stats = state.restic.snapshot_stats(str(newest.get("id")))
+        last = {"id": newest.get("id"), "short_id": newest.get("short_id") or str(newest.get("id", ""))[:8],
+                "time": newest.get("time"), "hostname": newest.get("hostname"), "paths": newest.get("paths") or [],
+                "tags": newest.get("tags") or [],
+                "stats": {"total_size": stats.get("total_size"), "total_file_count": stats.get("total_file_count")}}
+    return {"count": len(snapshots), "last": last}
+
+
 def run_check(state: State) -> dict[str, Any]:
     """``restic check`` (read-only; in check mode with ``--no-lock`` so that not even a lock file is written)."""
     mode = state.params.get("check") or "none"
@@ -202,7 +232,13 @@ def main(module: Any, hostname: str | None = None, now: Callable[[], _dt.datetim
             state.restic = Restic(new_runner)
     ensure_exists(state)
     ensure_locks(state)
-    check = run_check(state)
+    snapshots = snapshot_summary(state)
+    try:
+        check = run_check(state)
+    except ToolError as error:
+        if snapshots is not None:  # a failed check still reports what was found
+            error.details.setdefault("snapshots", snapshots)
+        raise
     config = state.config or {}
     result: dict[str, Any] = {
         "changed": state.changed,
@@ -215,6 +251,8 @@ def main(module: Any, hostname: str | None = None, now: Callable[[], _dt.datetim
         "restic_version": version_string(version),
         "key_rotation": rotation,
     }
+    if snapshots is not None:
+        result["snapshots"] = snapshots
     if module._diff and state.changed:
         result["diff"] = {"before": json.dumps(state.before, indent=2, sort_keys=True) + "\n",
                           "after": json.dumps(state.after, indent=2, sort_keys=True) + "\n",

@@ -12,6 +12,8 @@ from __future__ import annotations
 import os
 import re
 
+from ansible_collections.restoreops.dr.plugins.module_utils._disk import tree_usage
+
 _SCHEME_RE = re.compile(r"^([a-z][a-z0-9]*):")
 _REMOTE_SCHEMES = frozenset(("rest", "s3", "sftp", "b2", "azure", "gs", "swift", "rclone"))
 
@@ -46,12 +48,5 @@ def has_lock_files(path: str) -> bool | None:
 
 
 def directory_size(path: str) -> int:
-    """Bytes held by the regular files under ``path`` (what a local repository occupies)."""
-    total = 0
-    for root, _dirs, files in os.walk(path):
-        for name in files:
-            try:
-                total += os.lstat(os.path.join(root, name)).st_size
-            except OSError:
-                continue
-    return total
+    """Bytes held by the files under ``path`` (what a local repository occupies; its apparent size)."""
+    return tree_usage(path).apparent_bytes

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # playbooks/audit_policy.yml in check mode against three local hosts (compliant, broken, waived) built from real
-# borg, restic, PostgreSQL and rsnapshot data; see files/check_audit.py.
+# borg, restic, PostgreSQL and rsnapshot data (files/check_audit.py); then the same audit through ansible-runner on a
+# private data directory, as AWX runs it, checked from the runner's artifacts and job events (files/runner_checks.py).
 set -eu -o pipefail
 
 WORKDIR="$(mktemp -d /tmp/restoreops-audit.XXXXXX)"

@@ -20,13 +20,16 @@ echo "await_jobs: ${count} progress lines"
 if command -v ansible-runner >/dev/null 2>&1; then
     pdd="${WORKDIR}/runner"
     mkdir -p "${pdd}/project" "${pdd}/inventory" "${pdd}/env"
-    cp runme.yml "${pdd}/project/"
+    # The play with what it imports: its tasks/ and the sibling setup_reliability target.
+    cp -r . "${pdd}/project"
+    cp -r ../setup_reliability "${pdd}/setup_reliability"
     cp "${INVENTORY_PATH}" "${pdd}/inventory/hosts"
     printf 'workdir: "%s"\n' "${WORKDIR}/runner-play" > "${pdd}/env/extravars"
     mkdir -p "${WORKDIR}/runner-play"
     printf '{"ANSIBLE_COLLECTIONS_PATH": "%s"}\n' "${ANSIBLE_COLLECTIONS_PATH:-}" > "${pdd}/env/envvars"
     ansible-runner run "${pdd}" -p runme.yml --ident progress -q > "${WORKDIR}/runner.log" 2>&1 \
-        || { tail -40 "${WORKDIR}/runner.log" >&2; echo "ansible-runner run failed" >&2; exit 1; }
+        || { tail -40 "${WORKDIR}/runner.log" "${pdd}/artifacts/progress/stdout" >&2; echo "ansible-runner run failed" >&2
+             exit 1; }
     events=$(python3 - "${pdd}/artifacts/progress/job_events" <<'PY'
 import json, os, re, sys
 lines = []

@@ -27,6 +27,16 @@ def test_spec_defaults_fills_nested_and_keeps_given_values():
     assert "name" not in rr.spec_defaults({}, SPEC)["health"]
 
 
+def test_spec_defaults_fills_a_missing_dict_whose_default_is_empty():
+    # restore_server_cutover: {} by default, its dns: {} by default, dns.server '' by default: a role that was given
+    # no cut-over at all must still read __restore_server_cutover.dns.server.
+    spec = {"dns": {"type": "dict", "default": {}, "options": {"server": {"type": "str", "default": ""},
+                                                               "port": {"type": "int", "default": 53}}},
+            "hook": {"type": "path", "default": ""}}
+    assert rr.spec_defaults({}, spec) == {"dns": {"server": "", "port": 53}, "hook": ""}
+    assert rr.spec_defaults({}, SPEC)["health"] == {"http": "", "status": 200}
+
+
 def test_spec_defaults_on_lists_and_none():
     assert rr.spec_defaults([{"tool": "x"}, None], {"snapshot": {"default": "latest"}}) == [
         {"tool": "x", "snapshot": "latest"}, {"snapshot": "latest"}]
@@ -168,3 +178,20 @@ def test_spec_defaults_fills_the_options_of_a_dict_whose_default_is_empty():
                                                                   "port": {"type": "int", "default": 53}}},
                "hook": {"type": "str", "default": ""}}
     assert spec_defaults({}, options) == {"dns": {"server": "", "port": 53}, "hook": ""}
+
+
+def test_fidelity_checks():
+    verify = {"fidelity": [
+        {"attribute": "mode", "status": "checked", "checked": 12, "recorded": 3, "differing": 0, "paths": []},
+        {"attribute": "acl", "status": "differing", "checked": 12, "recorded": 1, "differing": 1,
+         "paths": ["/srv/app/acl"]},
+        {"attribute": "sparse", "status": "not supported by the tool", "checked": 1, "recorded": 1, "differing": 1,
+         "paths": ["/srv/app/disk.img"]}]}
+    records = rr.fidelity_checks(verify)
+    assert [(r["name"], r["ok"]) for r in records] == [("fidelity: mode", True), ("fidelity: acl", False),
+                                                       ("fidelity: sparse", True)]
+    assert records[0] == {"phase": "data", "name": "fidelity: mode", "ok": True,
+                          "detail": "checked: 12 compared, 3 carrying it"}
+    assert records[1]["detail"] == "differing: 12 compared, 1 carrying it, 1 differing (/srv/app/acl)"
+    assert records[2]["detail"].startswith("not supported by the tool: ")
+    assert rr.fidelity_checks({}) == [] and rr.fidelity_checks(None) == []

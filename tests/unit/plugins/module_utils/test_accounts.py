@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 import stat
+import struct
 
 import pytest
 
@@ -115,3 +116,21 @@ def test_describe():
     assert ac.describe(plans) == "app uid 1500 -> 1501"
     assert ac.describe([]) == "no users to recreate"
     assert stat.S_ISREG(os.lstat(__file__).st_mode)
+
+
+def test_reown_keeps_setuid_setgid_and_file_capabilities(tmp_path):
+    """The kernel clears setuid/setgid and drops security.capability when a file changes owner (root included):
+    reown gives them back, so a restored sudo or ping still works after its owner was mapped."""
+    capability = struct.pack("<IIIII", 0x02000001, 1 << 10, 0, 0, 0)  # cap_net_bind_service=ep
+    (tmp_path / "suid").write_text("x")
+    os.chmod(tmp_path / "suid", 0o4750)  # noqa: S103 - the bits under test
+    (tmp_path / "sgid").write_text("x")
+    os.chmod(tmp_path / "sgid", 0o2755)  # noqa: S103 - the bits under test
+    (tmp_path / "cap").write_text("x")
+    os.setxattr(tmp_path / "cap", ac.CAPABILITY, capability)
+    me = os.lstat(tmp_path / "suid").st_uid
+    ac.reown([str(tmp_path)], {me: 1500}, {}, apply=True)
+    assert os.stat(tmp_path / "suid").st_uid == 1500
+    assert stat.S_IMODE(os.stat(tmp_path / "suid").st_mode) == 0o4750
+    assert stat.S_IMODE(os.stat(tmp_path / "sgid").st_mode) == 0o2755
+    assert os.getxattr(tmp_path / "cap", ac.CAPABILITY) == capability

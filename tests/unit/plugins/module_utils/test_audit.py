@@ -193,3 +193,37 @@ def test_a_failed_probe_run_is_a_violation_not_a_pass():
     assert [(f["rule"], f["target"]) for f in result["findings"]] == [("probe_failed", "host")]
     assert "Unsupported parameters" in result["findings"][0]["message"] and result["ok"] is False
     assert audit.normalize({"failed": False, "borg": []})["probe_failure"] is None
+
+
+def test_every_host_at_once_matches_one_at_a_time():
+    """audit_evaluate_hosts (the playbook's one evaluation on the controller) gives what audit_evaluate gives per
+    host, with each host's own waivers and RPO; a host without probe results is a violation, never a pass."""
+    from ansible_collections.restoreops.dr.plugins.filter import audit as audit_filter
+
+    evaluate_hosts = audit_filter.FilterModule().filters()["audit_evaluate_hosts"]
+    stale = {"borg": [borg_result(last_hours=30.0)]}
+    waiver = [{"rule": "borg_append_only", "target": "b", "reason": "INC-1: pruned by the backup host"}]
+    out = evaluate_hosts(["ok", "stale", "lenient", "waived", "gone"],
+                         [{"borg": [borg_result()]}, stale, stale, {"borg": [borg_result(append_only=False)]}, None],
+                         waivers=[[], [], [], waiver, []], rpo_hours=[25, 25, 48, None, 25], now=NOW)
+    assert list(out) == ["ok", "stale", "lenient", "waived", "gone"]
+    assert out["ok"] == audit.evaluate(audit.normalize({"borg": [borg_result()]}), [], 25, NOW)
+    assert rules_of(out["stale"]) == ["backup_rpo"] and out["lenient"]["ok"] is True
+    assert out["waived"]["ok"] is True and out["waived"]["waived"] == 1
+    assert out["gone"]["ok"] is False and [f["rule"] for f in out["gone"]["findings"]] == ["probe_failed"]
+    assert audit.report(out)["hosts_failing"] == ["gone", "stale"]
+    # defaults: no waivers, an RPO of 25 hours
+    assert evaluate_hosts(["stale"], [stale], now=NOW)["stale"]["violations"] == 1
+
+
+def test_every_host_at_once_refuses_lists_that_do_not_line_up():
+    import pytest
+    from ansible.errors import AnsibleFilterError
+
+    from ansible_collections.restoreops.dr.plugins.filter import audit as audit_filter
+
+    evaluate_hosts = audit_filter.FilterModule().filters()["audit_evaluate_hosts"]
+    with pytest.raises(AnsibleFilterError, match="2 hosts, but 1 probe results"):
+        evaluate_hosts(["a", "b"], [{}], now=NOW)
+    with pytest.raises(AnsibleFilterError, match="list of the play's host names"):
+        evaluate_hosts("a", [{}], now=NOW)

@@ -265,3 +265,112 @@ def test_passphrase_change_needs_the_current_one():
         validate(params(new_passphrase="N3w"))
     with pytest.raises(InputError, match="encryption=none"):
         validate(params(passphrase="x", new_passphrase="N3w", encryption="none"))
+
+
+# --- archive_stats, and check mode around a lock ------------------------------------------------------------------
+
+INFO = {
+    "repository": {"id": "ab", "location": "/r"}, "encryption": {"mode": "repokey-blake2"},
+    "cache": {"stats": {"total_size": 300, "total_csize": 200, "unique_csize": 120, "total_chunks": 6}},
+    "archives": [{"name": "a2", "start": "2026-11-23T02:00:01.000000+00:00", "end": "2026-11-23T02:03:10.000000+00:00",
+                  "duration": 189.2, "stats": {"original_size": 100, "compressed_size": 70, "deduplicated_size": 5,
+                                               "nfiles": 3}}],
+}
+LISTING_TWO = {**LISTING, "archives": [{"name": "a1", "start": "2026-11-22T02:00:01.000000+00:00"},
+                                       {"name": "a2", "start": "2026-11-23T02:00:01.000000+00:00"}]}
+
+
+def test_summarize_info_sizes_and_totals():
+    out = borg_repo.summarize_info(INFO)
+    assert out["last"]["name"] == "a2" and out["last"]["duration"] == 189.2
+    assert out["last"]["stats"] == {"original_size": 100, "compressed_size": 70, "deduplicated_size": 5, "nfiles": 3}
+    assert out["totals"] == {"original_size": 300, "compressed_size": 200, "deduplicated_size": 120}
+
+
+def test_summarize_info_without_archives_or_cache():
+    assert borg_repo.summarize_info({"archives": []}) == {"last": None, "totals": None}
+
+
+def local_repo(tmp_path, holder: str | None = None):
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "config").write_text("[repository]\nversion = 1\nid = ab\nappend_only = 0\n")
+    if holder:
+        (repo / "lock.exclusive").mkdir()
+        (repo / "lock.exclusive" / holder).write_text("")
+        host, rest = holder.rsplit(".", 1)
+        pid = int(rest.split("-")[0])
+        (repo / "lock.roster").write_text(json.dumps({"exclusive": [[host, pid, 0]]}))
+    return repo
+
+
+def test_archive_stats_reads_borg_info_once(fake_module, tool_paths, tmp_path, monkeypatch):
+    monkeypatch.setenv("BORG_HOST_ID", "me@1")
+    repo = local_repo(tmp_path)
+    module = fake_module(params(repo=str(repo), passphrase="s3cret", archive_stats=True),
+                         [(0, "borg 1.2.4\n", ""), (0, json.dumps(LISTING_TWO), ""), (0, json.dumps(INFO), "")],
+                         check_mode=True)
+    result = borg_repo.main(module)
+    info_cmd = module.calls[2][0]
+    assert info_cmd[1:6] == ["info", "--log-json", "--json", "--last", "1"] and "--bypass-lock" not in info_cmd
+    assert result["archives"]["count"] == 2
+    assert result["archives"]["last"]["stats"]["deduplicated_size"] == 5
+    assert result["archives"]["totals"]["deduplicated_size"] == 120
+    assert result["changed"] is False
+
+
+def test_archive_stats_skipped_without_archives(fake_module, tool_paths, tmp_path, monkeypatch):
+    monkeypatch.setenv("BORG_HOST_ID", "me@1")
+    repo = local_repo(tmp_path)
+    module = fake_module(params(repo=str(repo), passphrase="s3cret", archive_stats=True),
+                         [(0, "borg 1.2.4\n", ""), (0, json.dumps(LISTING), "")], check_mode=True)
+    result = borg_repo.main(module)
+    assert len(module.calls) == 2 and "totals" not in result["archives"]
+
+
+@pytest.mark.parametrize("holder, alive", [("me@1.999999-0", False), ("other@2.4242-0", None)])
+def test_check_mode_reads_around_a_lock_and_skips_the_check(fake_module, tool_paths, tmp_path, monkeypatch,
+                                                            holder, alive):
+    """stale_lock=ignore in check mode: borg would remove its own host's stale lock when it takes the lock (and wait
+    for another host's), so every read bypasses the lock and the check does not run; the lock stays as found."""
+    monkeypatch.setenv("BORG_HOST_ID", "me@1")
+    monkeypatch.setattr(borg_repo, "pid_alive", lambda pid: False)
+    repo = local_repo(tmp_path, holder)
+    before = sorted(p.name for p in (repo / "lock.exclusive").iterdir())
+    module = fake_module(params(repo=str(repo), passphrase="s3cret", stale_lock="ignore", check="repository",
+                                archive_stats=True),
+                         [(0, "borg 1.2.4\n", ""), (0, json.dumps(LISTING_TWO), ""), (0, json.dumps(INFO), "")],
+                         check_mode=True)
+    result = borg_repo.main(module)
+    subcommands = [c[0][1] for c in module.calls]
+    assert subcommands == ["--version", "list", "info"]
+    assert all("--bypass-lock" in c[0] for c in module.calls[1:])
+    assert result["lock"]["present"] and result["lock"]["holder_alive"] is alive
+    assert result["check"]["ok"] is None and "locked" in result["check"]["skipped_reason"]
+    assert sorted(p.name for p in (repo / "lock.exclusive").iterdir()) == before
+    assert result["changed"] is False
+
+
+def test_check_runs_without_a_lock_in_check_mode(fake_module, tool_paths, tmp_path, monkeypatch):
+    monkeypatch.setenv("BORG_HOST_ID", "me@1")
+    repo = local_repo(tmp_path)
+    module = fake_module(params(repo=str(repo), passphrase="s3cret", stale_lock="ignore", check="repository"),
+                         [(0, "borg 1.2.4\n", ""), (0, json.dumps(LISTING_TWO), ""), (0, "", "")], check_mode=True)
+    result = borg_repo.main(module)
+    assert module.calls[2][0][1:3] == ["check", "--log-json"] and "--repository-only" in module.calls[2][0]
+    assert result["check"] == {"mode": "repository", "ok": True, "skipped_reason": None}
+
+
+def test_failed_check_keeps_what_was_found(fake_module, tool_paths, tmp_path, monkeypatch):
+    monkeypatch.setenv("BORG_HOST_ID", "me@1")
+    repo = local_repo(tmp_path)
+    error_line = json.dumps({"type": "log_message", "levelname": "ERROR", "message": "Index object count mismatch."})
+    module = fake_module(params(repo=str(repo), passphrase="s3cret", check="repository"),
+                         [(0, "borg 1.2.4\n", ""), (0, json.dumps(LISTING_TWO), ""), (1, "", error_line)],
+                         check_mode=True)
+    with pytest.raises(borg_repo.ToolError) as caught:
+        borg_repo.main(module)
+    details = caught.value.details
+    assert details["check"] == {"mode": "repository", "ok": False, "skipped_reason": None}
+    assert details["archives"]["last"]["name"] == "a2" and details["lock"]["present"] is False
+    assert "Index object count mismatch" in caught.value.msg

@@ -135,18 +135,86 @@ def test_decide_mode():
 def test_decide_apart_cases():
     key = escrow.Place("/e/keys/k", "/e/keys", 10)
     pw_same_dir = escrow.Place("/e/keys/p", "/e/keys", 10)
-    pw_apart = escrow.Place("/e/pass/p", "/e/pass", 10)
+    pw_same_fs = escrow.Place("/e/pass/p", "/e/pass", 10)
+    pw_apart = escrow.Place("/run/secrets/p", "/run/secrets", 30)
     repo_other_fs = ("repository", escrow.Place("/srv/repo", "/srv/repo", 20))
     repo_same_fs = ("repository", escrow.Place("/srv/repo", "/srv/repo", 10))
 
     assert escrow.decide_apart(key, pw_apart, [repo_other_fs]).ok
     same_dir = escrow.decide_apart(key, pw_same_dir, [repo_other_fs])
     assert not same_dir.ok and "same directory" in same_dir.problems[0]
-    same_fs = escrow.decide_apart(key, pw_apart, [repo_same_fs])
+    assert len(same_dir.problems) == 1  # the directory says it; the filesystem is not said twice
+    same_fs = escrow.decide_apart(key, pw_same_fs, [repo_other_fs])
     assert not same_fs.ok
-    assert len(same_fs.problems) == 2  # the key and the passphrase
-    assert "same filesystem as the repository /srv/repo" in same_fs.problems[0]
+    assert "share one host and one filesystem (device 10)" in same_fs.problems[0]
+    on_repo_fs = escrow.decide_apart(key, pw_apart, [repo_same_fs])
+    assert not on_repo_fs.ok
+    assert on_repo_fs.problems == [
+        "The escrowed key /e/keys/k is on the same filesystem as the repository /srv/repo: losing that filesystem "
+        "loses the data and its key together."]
+    both = escrow.decide_apart(key, escrow.Place("/srv/p", "/srv", 10), [repo_same_fs])
+    assert len(both.problems) == 3  # one filesystem for key and passphrase, each of them with the repository
     assert escrow.decide_apart(key, None, [("protected path", escrow.Place("/d", "/d", 10))]).ok is False
+
+
+def test_decide_apart_by_host_identity():
+    here = "m1/escrow1"
+    key = escrow.Place("/e/keys/k", "/e/keys", 10, here)
+    repo = [("repository", escrow.Place("/srv/repo", "/srv/repo", 20, here))]
+    # Another host: device numbers of two hosts say nothing about each other, even when equal.
+    other = escrow.Place("/e/pass/p", "/e/pass", 10, "m1/escrow2")
+    assert escrow.decide_apart(key, other, repo).ok
+    assert escrow.decide_apart(key, escrow.Place("/e/pass/p", "/e/pass", 20, "m2/escrow2"), repo).ok
+    # The same host seen from elsewhere (the caller's observation): same device fails, another device passes.
+    same = escrow.decide_apart(key, escrow.Place("/e/pass/p", "/e/pass", 10, here), repo)
+    assert not same.ok and "share one host (m1/escrow1) and one filesystem" in same.problems[0]
+    assert escrow.decide_apart(key, escrow.Place("/run/s/p", "/run/s", 11, here), repo).ok
+    # No place to observe (passcommand, or a value without a place): the key alone is judged.
+    assert escrow.decide_apart(key, None, repo).ok
+
+
+def test_check_apart_on_real_files(tmp_path):
+    keys, secrets = tmp_path / "keys", tmp_path / "secrets"
+    keys.mkdir()
+    secrets.mkdir()
+    (keys / "k").write_text("key")
+    (secrets / "p").write_text("pass")
+    (tmp_path / "repo").mkdir()
+    base = {"name": "b", "kind": "borg", "repo": str(tmp_path / "repo"), "key_file": str(keys / "k")}
+    one_fs = escrow.check_apart(escrow.parse_item({**base, "passphrase_file": str(secrets / "p")}), "h")
+    assert not one_fs.ok and "share one host (h) and one filesystem" in one_fs.problems[0]
+    elsewhere = {"host_id": "other/escrow2", "dev": os.stat(keys / "k").st_dev, "path": "/srv/p"}
+    apart = escrow.check_apart(escrow.parse_item({**base, "passphrase": "pw", "passphrase_place": elsewhere}), "h")
+    assert [p for p in apart.problems if "passphrase" in p] == []
+
+
+def test_host_identity_reads_machine_id_and_hostname(monkeypatch):
+    files = {"/etc/machine-id": "abc\n", "/proc/sys/kernel/hostname": "escrow1\n"}
+    monkeypatch.setattr(escrow, "_first_line", lambda path: files.get(path, "").strip())
+    assert escrow.host_identity() == "abc/escrow1"
+
+
+@pytest.mark.parametrize("extra, message", [
+    ({"passphrase": "pw", "passphrase_file": "/p"}, "only one of them"),
+    ({"passphrase": ""}, "passphrase is empty"),
+    ({"passphrase_file": "/p", "passphrase_place": {"host_id": "h", "dev": 1, "path": "/p"}},
+     "give one or the other"),
+    ({"passphrase": "pw", "passphrase_place": {"host_id": " ", "dev": 1, "path": "/p"}}, "host_id is empty"),
+    ({"passphrase": "pw", "passphrase_place": {"host_id": "h", "dev": -1, "path": "/p"}}, "dev must be"),
+    ({"passphrase": "pw", "passphrase_place": {"host_id": "h", "dev": 1, "path": "p"}}, "absolute path"),
+])
+def test_parse_item_passphrase_elsewhere_rejects(extra, message):
+    raw = {"name": "b", "kind": "borg", "repo": "/srv/repo", "key_file": "/k", **extra}
+    with pytest.raises(InputError, match=message):
+        escrow.parse_item(raw)
+
+
+def test_parse_item_passphrase_only_for_borg():
+    with pytest.raises(InputError, match="kind borg only"):
+        escrow.parse_item({"name": "r", "kind": "restic", "repo": "/srv/r", "key_file": "/k", "passphrase": "pw"})
+    item = escrow.parse_item({"name": "b", "kind": "borg", "repo": "/srv/repo", "key_file": "/k", "passphrase": "pw",
+                              "passphrase_place": {"host_id": "h", "dev": 7, "path": "/p/b.pass"}})
+    assert item.passphrase_place == escrow.Place("/p/b.pass", "/p", 7, "h")
 
 
 def test_check_apart_reports_missing_protected_path(tmp_path):
@@ -361,8 +429,9 @@ def file_params(tmp_path, mode=0o600, **extra):
 def test_main_ok_and_changed_false(tmp_path, monkeypatch):
     for name in escrow.FOREIGN_SECRET_VARS:
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(escrow, "host_identity", lambda: "m1/escrow1")
     result = escrow.main(FakeModule(params=file_params(tmp_path)))
-    assert result == {"ok": True, "changed": False, "results": [
+    assert result == {"ok": True, "changed": False, "host_id": "m1/escrow1", "results": [
         {"name": "kms", "ok": True, "problems": [],
          "checks": {"exists": True, "mode": True, "apart": True, "decrypts": True, "current": True}}]}
 

@@ -322,3 +322,23 @@ def test_restic_snapshots_failure_is_explained(tmp_path, monkeypatch):
     assert result["failed"] is True and "wrong password" in result["msg"] and result["rc"] == 12
     with pytest.raises(InputError, match="password_file or password_command"):
         pf.probe_restic_snapshots(module, restic_entry(password_file=None), "restic")
+
+
+# --- the backup volumes (df and du) ------------------------------------------------------------------------------
+
+def test_volumes_are_read_per_path_in_order(tmp_path):
+    (tmp_path / "borg").mkdir()
+    (tmp_path / "borg" / "seg").write_bytes(b"s" * 5000)
+    result = pf.collect(FakeModule(volumes=[str(tmp_path / "borg"), str(tmp_path / "absent")], workers=2))
+    first, second = result["volumes"]
+    assert first["item"] == str(tmp_path / "borg") and first["exists"] and first["changed"] is False
+    assert first["size"]["apparent_bytes"] == 5000 and first["filesystem"]["total"] > 0
+    assert second == {"changed": False, "path": str(tmp_path / "absent"), "exists": False, "filesystem": None,
+                      "size": None, "item": str(tmp_path / "absent")}
+    only_df = pf.collect(FakeModule(volumes=[str(tmp_path / "borg")], volume_sizes=False))
+    assert only_df["volumes"][0]["size"] is None and only_df["volumes"][0]["filesystem"]["used_percent"] >= 0
+
+
+def test_relative_volume_refused():
+    with pytest.raises(InputError, match="volumes must be absolute"):
+        pf.validate({**BASE, "volumes": ["backup"]})

@@ -368,6 +368,24 @@ def test_problems_are_ordered_and_all_reported():
     assert "slot x" in problems[2]
 
 
+def test_problems_grouped_by_area():
+    facts = pg.build_facts(raw(
+        archiver={"last_archived_time": ago(900), "failed_count": 2, "last_failed_time": ago(10),
+                  "last_failed_wal": "000000010000000000000006"},
+        replicas=[{"application_name": "node2", "state": "streaming", "replay_lag": 420.0,
+                   "replay_lag_bytes": 10}],
+        slots=[{"name": "x", "slot_type": "physical", "active": False, "wal_status": "reserved",
+                "retained_bytes": 1}],
+    ))
+    records = pg.find_problem_records(facts, max_archive_age=300, max_replay_lag=300)
+    grouped = pg.problems_by_area(records)
+    assert [len(grouped[area]) for area in pg.PROBLEM_AREAS] == [2, 1, 1]
+    assert "node2 is 420 s behind" in grouped["replication"][0] and "slot x" in grouped["slots"][0]
+    assert [message for _area, message in records] == pg.find_problems(facts, max_archive_age=300,
+                                                                       max_replay_lag=300)
+    assert pg.problems_by_area([]) == {"archiving": [], "replication": [], "slots": []}
+
+
 def test_negative_threshold_rejected():
     with pytest.raises(InputError, match="max_replay_lag"):
         pg.validate_thresholds({"max_replay_lag": -1})
@@ -378,6 +396,7 @@ def test_archiver_facts_with_fake_connection(monkeypatch):
         "failed_count": 1, "last_failed_wal": "000000010000000000000009", "last_failed_time": ago(1)}))
     facts = pg.archiver_facts({"max_archive_age": None}, conn=object())
     assert facts["healthy"] is False
+    assert facts["problems_by_area"]["archiving"] == facts["problems"] and facts["problems_by_area"]["slots"] == []
     assert facts["failing"] is True
     assert len(facts["problems"]) == 1
 

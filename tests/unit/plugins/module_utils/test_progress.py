@@ -171,7 +171,7 @@ def test_watch_returns_as_soon_as_a_job_ends(tmp_path):
 
     out = p.watch_jobs([{"jid": "1.1", "progress_file": str(tmp_path / "p.json")}, {"jid": "2.2"}],
                        str(tmp_path), 10, clock=clock, sleep=sleep)
-    assert out["finished"] == ["2.2"] and out["running"] == ["1.1"] and out["missing"] == []
+    assert out["ended"] == ["2.2"] and out["running"] == ["1.1"] and out["missing"] == []
     assert 1.0 <= clock.now < 1.5
     assert out["progress"]["1.1"]["done"] == 5.0 and out["progress"]["2.2"] is None
 

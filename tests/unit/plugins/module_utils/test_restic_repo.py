@@ -163,3 +163,62 @@ def test_failed_check_fails(tmp_path):
 def test_bad_options_refused_before_restic(params, message):
     with pytest.raises(InputError, match=message):
         repo.validate({**DEFAULTS, **params})
+
+
+# --- snapshot_stats ---------------------------------------------------------------------------------------------
+
+SNAPSHOTS = [
+    {"id": "11" * 32, "short_id": "11111111", "time": "2026-11-23T02:00:04.281930122+01:00", "hostname": "h1",
+     "paths": ["/srv/app"]},
+    {"id": "22" * 32, "short_id": "22222222", "time": "2026-11-23T03:00:00Z", "hostname": "h1",
+     "paths": ["/srv/app"], "tags": ["nightly"]},
+    {"id": "33" * 32, "short_id": "33333333", "time": "2026-11-22T23:59:00Z", "hostname": "h1", "paths": ["/etc"]},
+]
+STATS = (0, json.dumps({"total_size": 5368709120, "total_file_count": 48211}), "")
+
+
+def test_newest_snapshot_by_time_not_by_position():
+    assert repo.newest_snapshot(SNAPSHOTS)["short_id"] == "22222222"
+    assert repo.newest_snapshot([]) is None
+    assert repo.newest_snapshot([{"id": "x", "time": "garbage"}]) is None
+
+
+def test_snapshot_stats_lists_and_measures_the_newest(tmp_path):
+    script = {"version": VERSION, "cat": [CONFIG], "snapshots": [(0, json.dumps(SNAPSHOTS), "")], "stats": [STATS]}
+    module = run({"repository": repository(tmp_path), "snapshot_stats": True}, script, check_mode=True)
+    commands = module.commands()
+    assert commands[2] == ["snapshots", "--json", "--no-lock"]
+    assert commands[3] == ["stats", "--json", "--no-lock", "--mode", "restore-size", "22" * 32]
+    last = module.result["snapshots"]["last"]
+    assert module.result["snapshots"]["count"] == 3
+    assert last["short_id"] == "22222222" and last["tags"] == ["nightly"] and last["time"] == "2026-11-23T03:00:00Z"
+    assert last["stats"] == {"total_size": 5368709120, "total_file_count": 48211}
+    assert module.result["changed"] is False
+
+
+def test_snapshot_stats_of_an_empty_repository_and_of_one_to_create(tmp_path):
+    empty = run({"repository": repository(tmp_path), "snapshot_stats": True},
+                {"version": VERSION, "cat": [CONFIG], "snapshots": [(0, "[]", "")]})
+    assert empty.result["snapshots"] == {"count": 0, "last": None}
+    assert "stats" not in [c[0] for c in empty.commands()]
+    preview = run({"repository": str(tmp_path / "new"), "snapshot_stats": True}, {"version": VERSION},
+                  check_mode=True)
+    assert preview.result["snapshots"] == {"count": 0, "last": None} and preview.commands() == [["version"]]
+
+
+def test_snapshots_not_listed_unless_asked(tmp_path):
+    module = run({"repository": repository(tmp_path)}, {"version": VERSION, "cat": [CONFIG]})
+    assert "snapshots" not in module.result
+
+
+def test_failed_check_still_reports_the_snapshots_and_locks(tmp_path):
+    script = {"version": VERSION, "cat": [CONFIG, (0, json.dumps(STALE), "")], "list": [(0, "aaaa\n", "")],
+              "snapshots": [(0, json.dumps(SNAPSHOTS), "")], "stats": [STATS],
+              "check": [(1, "", "Fatal: repository contains errors\n")]}
+    with pytest.raises(FakeModule.Failed, match="reported errors") as info:
+        run({"repository": repository(tmp_path, locks=1), "check": "structure", "stale_locks": "ignore",
+             "snapshot_stats": True}, script, check_mode=True)
+    result = info.value.result
+    assert result["check"] == {"mode": "structure", "ok": False}
+    assert result["snapshots"]["last"]["short_id"] == "22222222"
+    assert result["locks"][0]["stale"] is True and result["locks"][0]["removed"] is False

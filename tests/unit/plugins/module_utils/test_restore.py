@@ -136,7 +136,8 @@ def test_verify_reads_both_manifest_formats(tmp_path):
         str(data / "f")]
     whole = current.read_bytes()
     comp = zlib.compressobj(_manifest.LEVEL, zlib.DEFLATED, 31)
-    trailer = comp.compress(b'{"end":true,"files":1,"bytes":7}\n') + comp.flush()
+    # one file, and its directory (recorded for its mode, ACLs and extended attributes)
+    trailer = comp.compress(b'{"end":true,"files":1,"bytes":7,"others":1}\n') + comp.flush()
     assert whole.endswith(trailer)
     for cut, problem in ((whole[:-len(trailer)], "is incomplete"), (whole[:-20], "cannot be read")):
         current.write_bytes(cut)  # a manifest cut at a gzip member boundary still decompresses: the trailer tells
@@ -202,7 +203,10 @@ def test_borg_version_check_is_shared():
     ("params", "message"),
     [({"tool": "borg", "repository": "relative/repo", "staging_dir": "/s"}, "absolute path or an ssh"),
      ({"tool": "restic", "repository": "/r", "staging_dir": "rel"}, "staging_dir must be an absolute"),
-     ({"tool": "restic", "repository": "/r", "staging_dir": "/s", "key_file": "/k"}, "borg keyfile")],
+     ({"tool": "restic", "repository": "/r", "staging_dir": "/s", "key_file": "/k"}, "borg keyfile"),
+     ({"tool": "borg", "repository": "/r", "staging_dir": "/s", "borg_set_bytes": 0}, "borg_set_bytes must be 1"),
+     ({"tool": "restic", "repository": "/r", "staging_dir": "/s", "ssh_command": "ssh"}, "rsnapshot only"),
+     ({"tool": "rsnapshot", "repository": "/r", "staging_dir": "/s", "host": "web1"}, "host do not apply")],
 )
 def test_check_params(params, message):
     with pytest.raises(InputError, match=message):
@@ -381,3 +385,485 @@ def test_a_restore_point_older_than_the_rpo_is_refused():
     _restore.refuse_stale(snap, None, now)
     with pytest.raises(InputError, match="max_age_hours must be greater than 0"):
         _restore._check_params({"tool": "restic", "repository": "/r", "staging_dir": "/s", "max_age_hours": 0})
+
+
+# --- resuming -------------------------------------------------------------------------------------------------
+
+ARCHIVE = [("srv", "d", 0), ("srv/app", "d", 0)] + [
+    (f"srv/app/d{d}", "d", 0) for d in range(4)] + [
+    (f"srv/app/d{d}/f{i}", "-", 1000 + 10 * i) for d in range(4) for i in range(5)]
+
+
+class _FakeBorg(FakeModule):
+    """borg list answers the listing above; borg extract writes each named member's files into its cwd, and fails
+    for the paths in ``fail_on`` (an interruption)."""
+
+    def __init__(self, fail_on=(), archive=ARCHIVE, links=None):
+        super().__init__({})
+        self.fail_on = set(fail_on)
+        self.archive, self.links = archive, dict(links or {})  # links: member -> the path it is a hard link of
+        self.extracted = []
+        self.lock = threading.Lock()
+
+    def run_command(self, cmd, **kwargs):
+        sub = cmd[1]
+        if sub == "list":
+            return 0, "\n".join(json.dumps({"path": p, "type": t, "size": s, "mode": "drwxr-x---" if t == "d"
+                                            else "hrw-r--r--" if p in self.links else "-rw-r--r--",
+                                            "source": self.links.get(p, ""), "mtime": "2026-01-01T00:00:00.000000"})
+                                for p, t, s in self.archive), ""
+        assert sub == "extract" and "--sparse" in cmd, cmd
+        paths = list(cmd[cmd.index("/r::host-1") + 1:])
+        if self.fail_on & set(paths):
+            return 2, "", '{"type": "log_message", "levelname": "ERROR", "message": "Connection closed"}'
+        with self.lock:
+            self.extracted.append(paths)
+        for path, kind, size in self.archive:
+            if kind == "-" and any(path == p or path.startswith(p + "/") for p in paths):
+                target = os.path.join(kwargs["cwd"], path)
+                os.makedirs(os.path.dirname(target), exist_ok=True)
+                with open(target, "wb") as handle:
+                    handle.write(b"x" * size)
+        return 0, "", ""
+
+
+@pytest.fixture
+def tiny_borg_sets(monkeypatch):
+    monkeypatch.setattr(_restore, "MIN_SET_BYTES", 1)
+
+
+def _borg_backend(module):
+    return _restore.BorgBackend(_restore.borg_cli(module, {"repository": "/r", "binary": "/bin/true"},
+                                                  _restore.SecretSource()), "/r")
+
+
+def _ctx(partial, method, **kw):
+    return _restore.ResumeContext(partial=partial, report=_restore._resume.ResumeReport(method=method), **kw)
+
+
+@pytest.mark.usefixtures("tiny_borg_sets")
+def test_borg_sets_record_what_finished_and_a_rerun_extracts_only_the_rest(tmp_path):
+    dest = tmp_path / ("e" * 64)
+    dest.mkdir()
+    snap = Snapshot(id="e" * 64, name="host-1", time="2026-03-14T02:00:00Z")
+    first = _FakeBorg(fail_on={"srv/app/d2/f0"})
+    with pytest.raises(RestoreOpsError, match="borg extract of host-1 failed"):
+        _borg_backend(first).restore(snap, str(dest), [], 1, _ctx(False, "borg-sets"))
+    state = _restore._resume.read_state(_restore._resume.state_path(str(dest)))
+    assert len(state["sets"]) == 16 and state["depth"] >= 4   # 20 files (the units) in the 16 sets of one worker
+    failed = next(i for i, s in enumerate(state["sets"]) if "srv/app/d2/f0" in s)
+    assert failed not in state["done"] and state["done"]
+    # what an unfinished set leaves behind is removed before it runs again
+    junk = dest / "srv/app/d2/f0"
+    junk.parent.mkdir(parents=True, exist_ok=True)
+    junk.write_bytes(b"half")
+    second = _FakeBorg()
+    resume = _ctx(True, "borg-sets")
+    info = _borg_backend(second).restore(snap, str(dest), [], 1, resume)
+    redone = [p for paths in second.extracted for p in paths]
+    kept_sets = [state["sets"][i] for i in state["done"]]
+    assert not set(redone) & {p for s in kept_sets for p in s}  # finished sets are not extracted again
+    assert "srv/app/d2/f0" in redone and (dest / "srv/app/d2/f0").stat().st_size == 1000
+    assert resume.report.kept_files == sum(len(s) for s in kept_sets)
+    assert resume.report.kept_bytes == sum(s for p, t, s in ARCHIVE if any(p in k for k in kept_sets))
+    assert info["sets"] == 16 and info["split_depth"] == state["depth"]
+    assert oct(os.stat(dest / "srv/app").st_mode & 0o777) == "0o750"  # the directories above the split
+
+
+@pytest.mark.usefixtures("tiny_borg_sets")
+def test_borg_sets_join_hard_links_split_between_sets_and_runs(tmp_path):
+    dest = tmp_path / ("e" * 64)
+    dest.mkdir()
+    snap = Snapshot(id="e" * 64, name="host-1", time="2026-03-14T02:00:00Z")
+    links = {"srv/app/d3/f4": "srv/app/d0/f0"}  # two sets; the link's set fails in the first run
+    with pytest.raises(RestoreOpsError):
+        _borg_backend(_FakeBorg(fail_on={"srv/app/d3/f4"}, links=links)).restore(snap, str(dest), [], 1,
+                                                                                 _ctx(False, "borg-sets"))
+    info = _borg_backend(_FakeBorg(links=links)).restore(snap, str(dest), [], 1, _ctx(True, "borg-sets"))
+    assert info["hardlinks_joined"] == 1
+    assert os.stat(dest / "srv/app/d3/f4").st_ino == os.stat(dest / "srv/app/d0/f0").st_ino
+
+
+@pytest.mark.usefixtures("tiny_borg_sets")
+def test_borg_partial_tree_without_its_record_starts_over(tmp_path):
+    dest = tmp_path / ("e" * 64)
+    (dest / "stray").mkdir(parents=True)
+    snap = Snapshot(id="e" * 64, name="host-1", time="2026-03-14T02:00:00Z")
+    module = _FakeBorg()
+    resume = _ctx(True, "borg-sets")
+    _borg_backend(module).restore(snap, str(dest), [], 2, resume)
+    assert not (dest / "stray").exists()
+    assert resume.report.kept_files == 0 and len(module.extracted) == 20  # 2 workers: 32 sets wanted, 20 units
+
+
+@pytest.mark.usefixtures("tiny_borg_sets")
+def test_borg_check_mode_previews_from_the_record(tmp_path):
+    dest = tmp_path / ("e" * 64)
+    dest.mkdir()
+    snap = Snapshot(id="e" * 64, name="host-1", time="2026-03-14T02:00:00Z")
+    with pytest.raises(RestoreOpsError):
+        _borg_backend(_FakeBorg(fail_on={"srv/app/d3/f4"})).restore(snap, str(dest), [], 1, _ctx(False, "borg-sets"))
+    before = sorted(os.listdir(tmp_path))
+    module = _FakeBorg()
+    resume = _ctx(True, "borg-sets")
+    _borg_backend(module).preview(snap, str(dest), [], resume)
+    assert module.extracted == [] and sorted(os.listdir(tmp_path)) == before
+    total = sum(s for _p, t, s in ARCHIVE if t == "-")
+    assert resume.report.kept_bytes + resume.report.transferred_bytes == total
+    state = _restore._resume.read_state(_restore._resume.state_path(str(dest)))
+    unfinished = [s for i, s in enumerate(state["sets"]) if i not in state["done"]]
+    assert len(resume.report.rerun) == len(unfinished) and ["srv/app/d3/f4"] in unfinished
+    assert resume.report.kept_files == 20 - sum(len(units) for units in unfinished)
+
+
+def test_borg_set_count_is_bounded():
+    assert [_restore.borg_set_count(w) for w in (0, 1, 2, 4, 8)] == [16, 16, 32, 64, 64]
+    mib = 1 << 20
+    assert _restore.borg_set_count(2, 4096 * mib) == 32      # 128 MiB sets
+    assert _restore.borg_set_count(2, 640 * mib) == 10       # no set below 64 MiB
+    assert _restore.borg_set_count(2, 100 * mib) == 2        # a small restore: one set per worker
+    assert _restore.borg_set_count(1, 0) == 1
+    assert _restore.borg_set_count(4, 10 << 30) == 64
+    assert _restore.borg_set_count(2, 64 * mib, mib) == 32   # borg_set_bytes: finer sets
+
+
+def test_run_pool_stops_after_the_first_failure():
+    started = []
+
+    def task(index):
+        started.append(index)
+        if index == 1:
+            raise RestoreOpsError("set 1 failed")
+
+    with pytest.raises(RestoreOpsError, match="set 1 failed"):
+        _restore.run_pool(task, list(range(10)), 1)
+    assert started == [0, 1]
+
+
+def _restic_node(path, kind="file", size=0, mtime="2026-03-14T02:00:00.123456789Z", mode=0o644):
+    return {"name": os.path.basename(path), "type": kind, "path": path, "size": size, "mtime": mtime,
+            "uid": 0, "gid": 0, "mode": (1 << 31 | mode) if kind == "dir" else mode, "struct_type": "node"}
+
+
+class _FakeRestic(FakeModule):
+    """restic 0.14 (or another version): ls answers ``nodes``; restore writes the included files (all when none)
+    with the content ``content`` and the snapshot's mtime into --target."""
+
+    def __init__(self, version, nodes, content):
+        super().__init__({})
+        self.version, self.nodes, self.content = version, nodes, content
+        self.restores = []
+
+    def run_command(self, cmd, **kwargs):
+        self.calls.append((cmd, kwargs))
+        if self.on_run is not None:
+            self.on_run(cmd, kwargs)
+        sub = cmd[1]
+        if sub == "version":
+            return 0, f"restic {self.version} compiled with go1.19", ""
+        if sub == "ls":
+            return 0, "\n".join(json.dumps(n) for n in self.nodes), ""
+        assert sub == "restore", cmd
+        target = cmd[cmd.index("--target") + 1]
+        includes = [cmd[i + 1] for i, a in enumerate(cmd) if a == "--include"]
+        self.restores.append(includes)
+        for node in self.nodes:
+            if node["type"] == "file" and (not includes or any(
+                    node["path"] == p or node["path"].startswith(p.rstrip("/") + "/") for p in includes)):
+                path = target + node["path"]
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                with open(path, "wb") as handle:
+                    handle.write(self.content[node["path"]])
+                stamp = _restore._mtime_ns(node["mtime"])
+                os.utime(path, ns=(stamp, stamp))  # a file restored to its end gets its mtime
+        if "--json" in cmd:
+            return 0, json.dumps({"message_type": "summary", "files_skipped": 3, "bytes_skipped": 300,
+                                  "bytes_restored": 100}), ""
+        return 0, "", ""
+
+
+def _write_manifest_v1(path, content):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as handle:
+        json.dump({"files": {p: hashlib.sha256(c).hexdigest() for p, c in content.items()
+                             if p.startswith("/srv/app/data")}}, handle)
+
+
+@pytest.mark.parametrize(("version", "sparse"), [("0.14.0", False), ("0.16.4", True)])
+def test_restic_014_resume_restores_only_what_is_missing_or_wrong(tmp_path, version, sparse):
+    content = {f"/srv/app/data/d{d}/f{i}": bytes([65 + d]) * (100 + i) for d in range(3) for i in range(3)}
+    content["/srv/app/extra"] = b"not in the manifest"
+    manifest_bytes = json.dumps({"files": {p: hashlib.sha256(c).hexdigest() for p, c in content.items()
+                                           if p.startswith("/srv/app/data")}}).encode()
+    content["/srv/app/manifest.json"] = manifest_bytes
+    nodes = [_restic_node("/srv", "dir"), _restic_node("/srv/app", "dir", mode=0o750),
+             _restic_node("/srv/app/data", "dir")]
+    nodes += [_restic_node(f"/srv/app/data/d{d}", "dir") for d in range(3)]
+    nodes += [_restic_node(p, size=len(c)) for p, c in content.items()]
+    dest = tmp_path / "snap"
+    # the interrupted attempt: d0 complete, d1/f0 preallocated but empty, d2 missing, extra without its mtime
+    for i in range(3):
+        (dest / "srv/app/data/d0").mkdir(parents=True, exist_ok=True)
+        (dest / f"srv/app/data/d0/f{i}").write_bytes(content[f"/srv/app/data/d0/f{i}"])
+    (dest / "srv/app/data/d1").mkdir(parents=True)
+    (dest / "srv/app/data/d1/f0").write_bytes(b"\0" * 100)
+    (dest / "srv/app/data/d1/f1").write_bytes(content["/srv/app/data/d1/f1"])
+    (dest / "srv/app/extra").write_bytes(content["/srv/app/extra"])
+    removed = []  # what was still in staging when restic was asked to restore it again
+
+    def before_restore(cmd, _kwargs):
+        if cmd[1] == "restore" and len(module.restores) == 1:
+            removed.extend(str(dest) + cmd[i + 1] for i, arg in enumerate(cmd)
+                           if arg == "--include" and os.path.lexists(str(dest) + cmd[i + 1]))
+
+    module = _FakeRestic(version, nodes, content)
+    module.on_run = before_restore
+    backend = _restore.ResticBackend(_restore.Restic(_restore.tool_runner(module, "/r", _restore.SecretSource(
+        value="pw"), None, None, "/bin/true")))
+    snap = Snapshot(id="f" * 64, name="ffffffff", time="2026-03-14T02:00:00Z")
+    resume = _ctx(True, "missing-paths", manifest_path="/srv/app/manifest.json")
+    backend.restore(snap, str(dest), ["/srv/app"], 1, resume)
+    assert module.restores[0] == ["/srv/app/manifest.json"]          # the manifest first, complete
+    assert [("--sparse" in call[0]) for call in module.calls if call[0][1] == "restore"] == [sparse, sparse]
+    assert module.restores[1] == ["/srv/app/data/d1/f0", "/srv/app/data/d1/f2", "/srv/app/data/d2",
+                                  "/srv/app/extra"]
+    assert resume.report.kept_files == 5                               # d0 x3, d1/f1, the manifest itself
+    assert not [p for p in removed if p.startswith(str(dest))]          # nothing restored again was left in place
+    assert (dest / "srv/app/data/d1/f0").read_bytes() == content["/srv/app/data/d1/f0"]
+    assert oct(os.stat(dest / "srv/app").st_mode & 0o777) == "0o750"  # directories get the snapshot's mode
+    assert int(os.stat(dest / "srv/app").st_mtime) == int(dt.datetime(2026, 3, 14, 2, tzinfo=dt.UTC).timestamp())
+
+
+def test_restic_014_resume_of_everything_keeps_the_staging_directory(tmp_path):
+    content = {"/a": b"abc", "/b": b"defg"}
+    dest = tmp_path / "snap"
+    dest.mkdir(mode=0o700)
+    (dest / "a").write_bytes(b"\0\0\0")  # preallocated, mtime never set: to do, as /b
+    module = _FakeRestic("0.14.0", [_restic_node(p, size=len(c)) for p, c in content.items()], content)
+    backend = _restore.ResticBackend(_restore.Restic(_restore.tool_runner(module, "/r", _restore.SecretSource(
+        value="pw"), None, None, "/bin/true")))
+    resume = _ctx(True, "missing-paths")
+    backend.restore(Snapshot(id="f" * 64, time="2026-03-14T02:00:00Z"), str(dest), [], 1, resume)
+    assert resume.report.rerun == ["/"] and module.restores == [["/"]]
+    assert (dest / "a").read_bytes() == b"abc" and oct(dest.stat().st_mode & 0o777) == "0o700"
+
+
+def test_restic_017_resume_uses_overwrite_if_changed_and_its_summary(tmp_path):
+    nodes = [_restic_node("/srv/a", size=3)]
+    module = _FakeRestic("0.17.3", nodes, {"/srv/a": b"abc"})
+    backend = _restore.ResticBackend(_restore.Restic(_restore.tool_runner(module, "/r", _restore.SecretSource(
+        value="pw"), None, None, "/bin/true")))
+    snap = Snapshot(id="f" * 64, name="ffffffff", time="2026-03-14T02:00:00Z")
+    assert backend.method() == "overwrite-if-changed"
+    resume = _ctx(True, "overwrite-if-changed")
+    backend.restore(snap, str(tmp_path), ["/srv"], 1, resume)
+    cmd = module.calls[-1][0]
+    assert cmd[cmd.index("--overwrite") + 1] == "if-changed" and "--dry-run" not in cmd and "--sparse" in cmd
+    assert (resume.report.kept_files, resume.report.kept_bytes) == (3, 300)
+    preview = _ctx(True, "overwrite-if-changed")
+    backend.preview(snap, str(tmp_path), ["/srv"], preview)
+    assert {"--dry-run", "--sparse"} <= set(module.calls[-1][0]) and preview.report.transferred_bytes == 100
+
+
+def test_restic_014_check_mode_reads_the_partial_tree_only(tmp_path):
+    nodes = [_restic_node("/srv/a", size=3, mtime="2026-03-14T02:00:00Z"), _restic_node("/srv/b", size=4)]
+    (tmp_path / "srv").mkdir()
+    (tmp_path / "srv/a").write_bytes(b"abc")
+    os.utime(tmp_path / "srv/a", (1773453600, 1773453600))  # 2026-03-14T02:00:00Z: finished by restic
+    module = _FakeRestic("0.14.0", nodes, {})
+    backend = _restore.ResticBackend(_restore.Restic(_restore.tool_runner(module, "/r", _restore.SecretSource(
+        value="pw"), None, None, "/bin/true")))
+    resume = _ctx(True, "missing-paths")
+    backend.preview(Snapshot(id="f" * 64, time="2026-03-14T02:00:00Z"), str(tmp_path), [], resume)
+    assert module.restores == []
+    assert (resume.report.kept_files, resume.report.kept_bytes, resume.report.transferred_bytes) == (1, 3, 4)
+    assert resume.report.rerun == ["/srv/b"]
+
+
+@pytest.mark.parametrize(("mode", "bits"), [(0o755 | 1 << 31, 0o755), (0o775 | 1 << 31 | 1 << 22, 0o2775),
+                                            (0o777 | 1 << 31 | 1 << 20, 0o1777), (0o755 | 1 << 23, 0o4755)])
+def test_go_mode_bits(mode, bits):
+    assert _restore.go_mode_bits(mode) == bits
+
+
+def test_mtime_ns_keeps_restics_nanoseconds():
+    assert _restore._mtime_ns("1970-01-01T00:00:01.000000123Z") == 1_000_000_123
+    assert _restore._mtime_ns("1970-01-01T01:00:01.5+01:00") == 1_500_000_000
+    assert _restore._mtime_ns("garbage") is None
+
+
+def test_process_writes_counts_reaped_children():
+    before = _restore.process_writes()
+    subprocess.run(["dd", "if=/dev/zero", "of=/dev/null", "bs=65536", "count=16"], check=True,
+                   stderr=subprocess.DEVNULL)
+    assert _restore.process_writes() - before >= 16 * 65536
+
+
+class _RealModule(FakeModule):
+    """FakeModule that runs the real command (rsync), with the runner's environment."""
+
+    def run_command(self, cmd, **kwargs):
+        self.calls.append((list(cmd), kwargs))
+        env = dict(os.environ, **kwargs.get("environ_update", {}))
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env, cwd=kwargs.get("cwd"))
+        return proc.returncode, proc.stdout, proc.stderr
+
+
+def _rsnapshot_root(tmp_path):
+    root = tmp_path / "snapshots"
+    for name, stamp, text in (("daily.0", 1773453600, "new"), ("daily.1", 1773367200, "old")):
+        app = root / name / "localhost" / "srv" / "app"
+        (app / "data").mkdir(parents=True)
+        for i in range(4):
+            (app / "data" / f"f{i}").write_text(f"{text} {i}\n" * (100 * (i + 1)))
+        manifest = {"files": {f"/srv/app/data/f{i}": hashlib.sha256((f"{text} {i}\n" * (100 * (i + 1))).encode())
+                              .hexdigest() for i in range(4)}}
+        (app / "manifest.json").write_text(json.dumps(manifest))
+        os.utime(root / name, (stamp, stamp))
+    (root / "_delete.1234").mkdir()
+    return root
+
+
+def _rsnapshot_params(root, staging, **extra):
+    params = {"tool": "rsnapshot", "repository": str(root), "snapshot": "latest", "before": None, "host": None,
+              "max_age_hours": None, "allow_stale": False, "includes": ["/srv/app"], "staging_dir": str(staging),
+              "manifest_path": "/srv/app/manifest.json", "parallel": 0, "password": None, "password_file": None,
+              "password_command": None, "key_file": None, "env": {}, "cache_dir": None, "lock_wait": None,
+              "binary": None, "estimate_size": False, "put_in_place": False, "limit_download": None,
+              "progress_file": None, "expected_bytes": None, "rsnapshot_prefix": "localhost", "ssh_command": None}
+    params.update(extra)
+    return params
+
+
+def test_rsnapshot_restore_picks_by_mtime_verifies_and_resumes(tmp_path):
+    root = _rsnapshot_root(tmp_path)
+    staging = tmp_path / "staging"
+    result = _restore.main(_RealModule(_rsnapshot_params(root, staging)))
+    assert result["snapshot"]["name"] == "daily.0" and result["snapshot"]["id"] == "20260314T020000Z"
+    assert result["verify"]["ok"] and result["verify"]["checked"] == 4 and result["restored"]
+    assert result["resume"]["method"] == "rsync" and result["resume"]["kept_files"] == 0
+    # what rsync sent: every byte of every file, and a little of its protocol
+    assert result["bytes"] <= result["resume"]["transferred_bytes"] <= result["bytes"] * 1.1
+    tree = staging / "20260314T020000Z" / "srv" / "app"
+    assert (tree / "data" / "f0").read_text().startswith("new 0")
+    # an interrupted restore: no marker, one file lost, one half-written
+    os.unlink(str(staging / "20260314T020000Z") + ".done.json")
+    (tree / "data" / "f3").unlink()
+    (tree / "data" / "f2").write_text("half")
+    check = _RealModule(_rsnapshot_params(root, staging), check_mode=True)
+    preview = _restore.main(check)
+    assert preview["resumed"] and preview["resume"]["kept_files"] == 3  # f0, f1 and the manifest
+    assert not (tree / "data" / "f3").exists()
+    again = _restore.main(_RealModule(_rsnapshot_params(root, staging)))
+    assert again["resumed"] and again["verify"]["ok"]
+    assert again["resume"]["kept_files"] == 3
+    size_f2_f3 = len("new 2\n" * 300) + len("new 3\n" * 400)
+    assert size_f2_f3 <= again["resume"]["transferred_bytes"] <= size_f2_f3 * 1.1
+    assert again["resume"]["total_bytes"] == again["bytes"] == result["bytes"]
+    assert sorted(again["resume"]["rerun"]) == ["srv/app/data/f2", "srv/app/data/f3"]
+
+
+def test_rsnapshot_before_and_a_named_snapshot(tmp_path):
+    root = _rsnapshot_root(tmp_path)
+    older = _restore.main(_RealModule(_rsnapshot_params(root, tmp_path / "s1", before="2026-03-14T00:00:00Z")))
+    assert older["snapshot"]["name"] == "daily.1"
+    assert (tmp_path / "s1" / older["snapshot"]["id"] / "srv/app/data/f1").read_text().startswith("old 1")
+    named = _restore.main(_RealModule(_rsnapshot_params(root, tmp_path / "s2", snapshot="daily.1")))
+    assert named["snapshot"]["id"] == older["snapshot"]["id"]
+
+
+def test_rsnapshot_refuses_what_does_not_apply_and_missing_paths(tmp_path):
+    root = _rsnapshot_root(tmp_path)
+    with pytest.raises(InputError, match="password_file do not apply to rsnapshot"):
+        _restore.main(_RealModule(_rsnapshot_params(root, tmp_path / "s", password_file="/p")))
+    with pytest.raises(InputError, match="snapshot root as an absolute path"):
+        _restore.main(_RealModule(_rsnapshot_params("relative/root", tmp_path / "s")))
+    with pytest.raises(InputError, match="/srv/nope"):
+        _restore.main(_RealModule(_rsnapshot_params(root, tmp_path / "s", includes=["/srv/app", "/srv/nope"])))
+    assert not (tmp_path / "s").exists()
+
+
+def test_rsnapshot_over_ssh_builds_rsync_arguments(tmp_path):
+    module = FakeModule({}, [(0, "rsync  version 3.2.7  protocol version 31", "")])
+    backend = _restore.RsnapshotBackend(module, "backup@vault.example:/var/cache/rsnapshot", "app1",
+                                        "ssh -p 2222 -i /root/.ssh/restore", 5000, "/bin/true")
+    assert backend.version() == "3.2.7"
+    snap = Snapshot(id="20260314T020000Z", name="daily.0", time="2026-03-14T02:00:00+00:00")
+    backend._rsync(snap, "/staging/x", ["/srv/app", "/etc/app"], dry_run=True)
+    cmd = module.calls[-1][0]
+    assert cmd[-3:] == ["backup@vault.example:/var/cache/rsnapshot/daily.0/app1/./srv/app",
+                        "backup@vault.example:/var/cache/rsnapshot/daily.0/app1/./etc/app", "/staging/x/"]
+    assert cmd[cmd.index("-e") + 1] == "ssh -p 2222 -i /root/.ssh/restore"
+    assert {"--relative", "--dry-run", "--delete", "--numeric-ids", "--bwlimit=5000"} <= set(cmd)
+    assert module.calls[-1][1]["environ_update"]["TZ"] == "UTC"
+
+
+def test_restic_014_check_mode_reads_a_complete_manifest_outside_staging(tmp_path):
+    content = {"/srv/a": b"abc", "/srv/b": b"defg"}
+    manifest = json.dumps({"files": {p: hashlib.sha256(c).hexdigest() for p, c in content.items()}}).encode()
+    content["/srv/manifest.json"] = manifest
+    nodes = [_restic_node(p, size=len(c)) for p, c in content.items()]
+    dest = tmp_path / "staging" / "snap"
+    (dest / "srv").mkdir(parents=True)
+    (dest / "srv/a").write_bytes(b"abc")                          # complete, mtime never set (killed before)
+    (dest / "srv/b").write_bytes(b"\0" * 4)                       # preallocated
+    (dest / "srv/manifest.json").write_bytes(b"\0" * len(manifest))  # the partial copy of the manifest: unreadable
+    before = sorted(str(p) for p in tmp_path.rglob("*"))
+    module = _FakeRestic("0.14.0", nodes, content)
+    backend = _restore.ResticBackend(_restore.Restic(_restore.tool_runner(module, "/r", _restore.SecretSource(
+        value="pw"), None, None, "/bin/true")))
+    resume = _ctx(True, "missing-paths", manifest_path="/srv/manifest.json")
+    backend.preview(Snapshot(id="f" * 64, time="2026-03-14T02:00:00Z"), str(dest), [], resume)
+    target = module.calls[-1][0][module.calls[-1][0].index("--target") + 1]
+    assert module.restores == [["/srv/manifest.json"]] and not target.startswith(str(tmp_path))
+    assert not os.path.exists(target)                              # the temporary copy is gone
+    assert sorted(str(p) for p in tmp_path.rglob("*")) == before   # staging untouched
+    assert (resume.report.kept_files, resume.report.kept_bytes) == (1, 3)
+    assert sorted(resume.report.rerun) == ["/srv/b", "/srv/manifest.json"]
+
+
+@pytest.mark.parametrize(("version", "sparse", "unsupported"), [
+    ("restic 0.14.0 compiled with go1.19", [], ("sparse",)),
+    ("restic 0.15.0 compiled with go1.19", ["--sparse"], ()),
+    ("restic 0.18.0 compiled with go1.24", ["--sparse"], ()),
+])
+def test_restic_restores_sparse_where_it_can_and_says_what_it_cannot(tmp_path, version, sparse, unsupported):
+    module = FakeModule({}, [(0, version, ""), (0, "", "")])
+    restic = _restore.Restic(_restore.tool_runner(module, "/r", _restore.SecretSource(value="pw-unit-9"), None, None,
+                                                  "/bin/true"))
+    backend = _restore.ResticBackend(restic)
+    backend.restore(Snapshot(id="d" * 64, time="2026-03-14T02:00:00Z"), str(tmp_path), [], 1)
+    restore = module.calls[-1][0]
+    assert restore[1:4] == ["restore", "d" * 64, "--target"]
+    assert ("--sparse" in restore) == bool(sparse)
+    assert backend.unsupported_attributes() == unsupported
+
+
+def test_borg_extracts_sparse(tmp_path):
+    module = FakeModule({})
+    backend = _restore.BorgBackend(_restore.borg_cli(module, {"repository": "/r", "binary": "/bin/true"},
+                                                     _restore.SecretSource()), "/r")
+    backend.restore(Snapshot(id="e" * 64, name="host-1", time="2026-03-14T02:00:00Z"), str(tmp_path), [], 1)
+    extracts = [call[0] for call in module.calls if call[0][1] == "extract"]
+    assert extracts and all("--sparse" in cmd for cmd in extracts)
+    assert backend.unsupported_attributes() == ()
+
+
+def test_hard_links_split_by_parallel_extraction_are_joined_again(tmp_path):
+    listing = "\n".join(json.dumps(x) for x in [
+        {"type": "-", "mode": "-rw-r--r--", "path": "srv/a/f1", "source": "", "size": 3},
+        {"type": "-", "mode": "hrw-r--r--", "path": "srv/b/link", "source": "srv/a/f1", "size": 0},
+        {"type": "-", "mode": "hrw-r--r--", "path": "srv/b/orphan", "source": "srv/not/restored", "size": 0},
+        {"type": "l", "mode": "lrwxrwxrwx", "path": "srv/b/sym", "source": "../a/f1", "linktarget": "../a/f1"},
+    ])
+    items = _restore.parse_borg_items(listing)
+    assert [i.source for i in items] == ["", "srv/a/f1", "srv/not/restored", ""]  # a symlink's target is no source
+    for rel in ("srv/a/f1", "srv/b/link", "srv/b/orphan"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(b"abc")  # as two borg processes leave them: copies
+    assert _restore.relink_hardlinks(str(tmp_path), items) == 1
+    assert os.stat(tmp_path / "srv/b/link").st_ino == os.stat(tmp_path / "srv/a/f1").st_ino
+    assert os.stat(tmp_path / "srv/a/f1").st_nlink == 2
+    assert (tmp_path / "srv/b/orphan").read_bytes() == b"abc"  # its source is not here: it keeps its copy
+    assert _restore.relink_hardlinks(str(tmp_path), items) == 0  # already one inode
+    assert sorted(p.name for p in (tmp_path / "srv/b").iterdir()) == ["link", "orphan"]

@@ -222,3 +222,52 @@ def test_configtest_errors_are_joined():
         "backup /etc/hostname localhost/ - snapshot_root needs to be defined before backup points",
         "Errors were found in bad.conf,",
     ]
+
+
+# --- rsnapshot as a restore source ---------------------------------------------------------------------------
+
+LISTING = """drwxr-xr-x            4096 2026/12/01 03:30:12 .
+drwxr-xr-x            4096 2026/12/01 03:30:12 daily.0
+drwxr-xr-x            4096 2026/11/30 03:30:09 daily.1
+drwxr-xr-x            4096 2026/11/24 04:30:00 weekly.0
+drwxr-xr-x            4096 2026/11/20 04:30:00 _delete.4242
+-rw-r--r--              12 2026/11/20 04:30:00 notes.txt
+drwxr-xr-x            4096 2026/11/20 04:30:00 my dir.0
+"""
+
+
+def test_parse_list_only_and_snapshot_dirs():
+    entries = rs.parse_list_only(LISTING)
+    assert [e.name for e in entries][:2] == ["daily.0", "daily.1"]
+    assert entries[0].mtime == "2026-12-01T03:30:12+00:00" and entries[0].size == 4096
+    assert [e.name for e in rs.snapshot_dirs(entries)] == ["daily.0", "daily.1", "weekly.0"]
+    assert rs.snapshot_id(entries[0].mtime) == "20261201T033012Z"
+
+
+@pytest.mark.parametrize(("repo", "split"), [
+    ("/var/cache/rsnapshot/", (None, "/var/cache/rsnapshot")),
+    ("root@backup1:/var/cache/rsnapshot", ("root@backup1", "/var/cache/rsnapshot")),
+    ("backup1.example:/srv/snaps", ("backup1.example", "/srv/snaps")),
+])
+def test_split_repository(repo, split):
+    assert rs.split_repository(repo) == split
+
+
+@pytest.mark.parametrize("repo", ["relative/path", "host:relative", "host::module/path", "rsync://host/mod", ""])
+def test_split_repository_refuses(repo):
+    with pytest.raises(InputError, match="absolute path or user@host"):
+        rs.split_repository(repo)
+
+
+def test_parse_transfer_counts_received_files_and_bytes_sent():
+    out = "\n".join([">f+++++++++|1000|1000|srv/app/a", ".d..t......|0|4096|srv/app/",
+                     ">f.st......|120|5000|srv/app/b", "*deleting  |0|0|srv/app/.b.XyZ12", "cL+++++++++|0|3|l"])
+    moved = rs.parse_transfer(out)
+    assert (moved.files, moved.bytes_sent, moved.file_bytes, moved.deleted) == (2, 1120, 6000, 1)
+    assert moved.names == ["srv/app/a", "srv/app/b"]
+
+
+def test_rsync_sources():
+    assert rs.rsync_sources(None, "/snaps", "daily.0", "localhost/", []) == ["/snaps/daily.0/localhost/./"]
+    assert rs.rsync_sources("u@h", "/snaps/", "weekly.1", "web1", ["/etc"]) == [
+        "u@h:/snaps/weekly.1/web1/./etc"]

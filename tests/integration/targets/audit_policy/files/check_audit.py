@@ -22,6 +22,8 @@ import subprocess
 import sys
 import xml.etree.ElementTree as ET
 
+from runner_checks import runner_checks
+
 WORK, PLAYBOOK = sys.argv[1], sys.argv[2]
 # The newest PostgreSQL installed here: 15 on Debian 12, 17 on Debian 13.
 PG_BIN = max(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(p.split("/")[-2]))
@@ -272,6 +274,18 @@ def run_checks(s: dict) -> None:
     proc, doc, _out = run_audit("clean", ["compliant", "waived"], s)
     check("compliant and waived hosts only: the audit passes (exit 0)", proc.returncode == 0 and doc["ok"],
           proc.stdout[-3000:])
+
+    # The same audit as an AWX job: ansible-runner, with credentials injected as AWX does (extra variables and
+    # environment): the report, the verdict and the table must arrive in the job events, no secret in any artifact.
+    hosts = {h: host_vars(s, h) for h in ("compliant", "broken", "waived")}
+    hosts["compliant"]["audit_postgres"]["login_password"] = "{{ audit_pg_password }}"
+    hosts["compliant"]["audit_restic_repositories"][0]["env"] = dict(
+        RESTIC_ENV, AWS_ACCESS_KEY_ID="AKIAEXAMPLE", AWS_SECRET_ACCESS_KEY="{{ audit_s3_secret }}")
+    hosts["broken"]["audit_postgres"]["login_password"] = "{{ lookup('ansible.builtin.env', 'AUDIT_PG_PASSWORD') }}"
+    with open(s["restic_pass"], encoding="utf-8") as handle:
+        restic_password = handle.read()
+    runner_checks(WORK, {"all": {"hosts": hosts}}, path("report-runner"),
+                  [BORG_ENV["BORG_PASSPHRASE"], restic_password, "hunter2hunter2"], check)
 
 
 if __name__ == "__main__":

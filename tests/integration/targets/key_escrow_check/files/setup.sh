@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Build the repositories, devices and escrowed copies the key_escrow_check tests read. $1 is the scratch directory;
-# $1/escrow is already a tmpfs mount (another filesystem than the repositories). Secrets reach the tools through
+# $1/escrow is already a tmpfs mount (another filesystem than the repositories), $1/escrow/pass a second one (the
+# passphrases' own filesystem). Secrets reach the tools through
 # the environment and files, as in production.
 set -euo pipefail
 S="$1"

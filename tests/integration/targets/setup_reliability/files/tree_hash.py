@@ -9,7 +9,10 @@
 A path that does not exist is recorded as absent (so creating it is a change). Directory modification times are not
 recorded: a tool that takes a lock file and removes it again leaves no trace a reader could act on, while any entry
 that stays, changes or goes is seen. ``--ignore NAME`` (repeatable) skips entries with that base name (for example
-a tool's own cache directory inside a scratch tree). Standard library only: it runs on test hosts and containers.
+a tool's own cache directory inside a scratch tree). ``--same-content PATH`` (repeatable) records that file's
+contents but not its modification time, for a file a tool is known to rewrite with the same bytes (borg check rewrites
+a repository's ``config``); the caller names each such file and why. Standard library only: it runs on test hosts
+and containers.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import stat
 import sys
 
 
-def entry(path: str) -> str:
+def entry(path: str, same_content: frozenset[str] = frozenset()) -> str:
     try:
         st = os.lstat(path)
     except FileNotFoundError:
@@ -36,14 +39,15 @@ def entry(path: str) -> str:
         with open(path, "rb") as handle:
             for chunk in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(chunk)
-        return f"{head} {st.st_size} {st.st_mtime_ns} {digest.hexdigest()}"
+        mtime = "same-content" if path in same_content else st.st_mtime_ns
+        return f"{head} {st.st_size} {mtime} {digest.hexdigest()}"
     return head
 
 
-def state(paths: list[str], ignore: list[str]) -> dict[str, str]:
+def state(paths: list[str], ignore: list[str], same_content: frozenset[str] = frozenset()) -> dict[str, str]:
     out: dict[str, str] = {}
     for root in paths:
-        out[root] = entry(root)
+        out[root] = entry(root, same_content)
         if not os.path.isdir(root) or os.path.islink(root):
             continue
         for dirpath, dirnames, filenames in os.walk(root):
@@ -52,7 +56,7 @@ def state(paths: list[str], ignore: list[str]) -> dict[str, str]:
                 if any(fnmatch.fnmatch(name, pat) for pat in ignore):
                     continue
                 path = os.path.join(dirpath, name)
-                out[path] = entry(path)
+                out[path] = entry(path, same_content)
     return out
 
 
@@ -66,9 +70,11 @@ def main() -> int:
     mode.add_argument("--save", metavar="STATE")
     mode.add_argument("--compare", metavar="STATE")
     parser.add_argument("--ignore", action="append", default=[])
+    parser.add_argument("--same-content", action="append", default=[])
     parser.add_argument("paths", nargs="+")
     args = parser.parse_args()
-    now = state([os.path.abspath(p) for p in args.paths], args.ignore)
+    now = state([os.path.abspath(p) for p in args.paths], args.ignore,
+                frozenset(os.path.abspath(p) for p in args.same_content))
     if args.save:
         with open(args.save, "w", encoding="utf-8") as handle:
             json.dump(now, handle)
