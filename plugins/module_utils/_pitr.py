@@ -494,7 +494,10 @@ class Recovery:
             if alive and self.opts.target_action == "pause":
                 if self.accepts_connections() and self.replay_paused():
                     return "paused"
-            elif alive and not os.path.exists(signal) and self.accepts_connections():
+            elif (alive and not os.path.exists(signal) and self.accepts_connections()
+                  and not self.still_in_recovery()):
+                # PostgreSQL removes recovery.signal before its end-of-recovery checkpoint, and a hot standby accepts
+                # connections all along: only pg_is_in_recovery() turning false means promoted.
                 return "promoted"
             if not alive and (seen or self.clock() > grace):
                 return "stopped"
@@ -506,6 +509,11 @@ class Recovery:
         rc, _out, _err = self.run(self._as_user([os.path.join(self.bin_dir(), "pg_isready"), "-q", "-h",
                                                  self.opts.socket_dir, "-p", str(self.opts.port)]))
         return rc == 0
+
+    def still_in_recovery(self) -> bool:
+        """Whether the server still says it is in recovery (an unanswered query counts as yes)."""
+        rc, out, _err = self.run(self.psql("SELECT pg_is_in_recovery()"))
+        return rc != 0 or out.strip() == "t"
 
     def psql(self, sql: str) -> List[str]:
         """``psql -X -q -A -t`` on the server's socket, as the OS user (and ``login_user`` when set): only the rows

@@ -232,6 +232,24 @@ def test_wait_promoted_when_the_signal_is_gone(tmp_path, monkeypatch):
     assert rec.wait() == "promoted"
 
 
+def test_wait_not_promoted_while_the_server_still_says_it_recovers(tmp_path, monkeypatch):
+    """PostgreSQL removes recovery.signal before the end-of-recovery checkpoint and a hot standby accepts
+    connections: only pg_is_in_recovery() = false is promoted."""
+    monkeypatch.setattr(_pitr, "postmaster_alive", lambda d: True)
+    rec, clock = recovery_with(tmp_path, signal=False)
+    answers = iter(["t", "t", "f"])
+    asked = []
+
+    def run(argv):
+        if "SELECT pg_is_in_recovery()" in argv:
+            asked.append(clock.now)
+            return 0, next(answers) + "\n", ""
+        return 0, "", ""
+    rec.run = run
+    assert rec.wait() == "promoted"
+    assert asked == [0, 1, 2]
+
+
 def test_wait_stopped_after_the_grace_period(tmp_path, monkeypatch):
     monkeypatch.setattr(_pitr, "postmaster_alive", lambda d: False)
     rec, clock = recovery_with(tmp_path)
