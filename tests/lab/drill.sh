@@ -218,6 +218,20 @@ PY
   echo $! > "$D/sampler.pid"
 fi
 dig_app() { dig +short +time=2 +tries=2 -p "$DNS_PORT" "@$DNS_ADDR" "app.$ZONE" A; }
+secret_scan() { # EXTRA_SECRET_FILE...: the scan at the end of a drill (each extra file holds one more secret)
+  local f
+  say "secret scan: every output, report, journal and command line of this drill"
+  for f in "$@"; do printf '%s\t%s\n' "$(basename "$f")" "$(cat "$f")" >> "$D/secrets/all.txt"; done
+  touch "$D/sampler.stop"
+  for _ in $(seq 1 100); do [ -s "$D/argv.txt.count" ] && break; sleep 0.1; done
+  read -r samples argvs < "$D/argv.txt.count" || fail "the argv sampler wrote no count"
+  echo "argv sampler: $samples samples of every process on this machine and in the lab containers, $argvs distinct command lines"
+  for c in "$C-new" "$C-escrow" "$C-backup"; do keep_journal "$c"; done
+  python3 "$HERE/secret_scan.py" scan "$D/secrets/all.txt" "$D/ansible.log" "$D/reports" "$D/journals" \
+    "$D/argv.txt" "$D/hooks.jsonl" "$D/mail" "$D/dns/named.log" "$D/moto.log" "$D"/fault-*.log "$D"/*.log \
+    || fail "a secret of the drill appeared in its output (see the HIT lines)"
+  echo "RELIABILITY secret-scan drill 0 hits"
+}
 
 host() { # CONTAINER HOSTNAME ADDRESS [docker args...]
   local c=$1 h=$2 a=$3; shift 3
@@ -500,18 +514,7 @@ else
   restore_and_verify "$TOOL"
 fi
 
-if [ "$SCAN" = 1 ]; then
-  say "secret scan: every output, report, journal and command line of this drill"
-  touch "$D/sampler.stop"
-  for _ in $(seq 1 100); do [ -s "$D/argv.txt.count" ] && break; sleep 0.1; done
-  read -r samples argvs < "$D/argv.txt.count" || fail "the argv sampler wrote no count"
-  echo "argv sampler: $samples samples of every process on this machine and in the lab containers, $argvs distinct command lines"
-  for c in "$C-new" "$C-escrow" "$C-backup"; do keep_journal "$c"; done
-  python3 "$HERE/secret_scan.py" scan "$D/secrets/all.txt" "$D/ansible.log" "$D/reports" "$D/journals" \
-    "$D/argv.txt" "$D/hooks.jsonl" "$D/mail" "$D/dns/named.log" "$D/moto.log" "$D"/fault-*.log "$D"/*.log \
-    || fail "a secret of the drill appeared in its output (see the HIT lines)"
-  echo "RELIABILITY secret-scan drill 0 hits"
-fi
+[ "$SCAN" = 0 ] || secret_scan
 
 say "drill timings (Debian ${OS#debian}, controller $CONTROLLER)"
 echo "setup (lab, production built and backed up, append-only proofs): ${setup_seconds} s"

@@ -91,6 +91,9 @@ echo "evidence: $(ls "$bundle" | wc -l) files in $bundle, sha256sum -c OK, the a
 say "independent verification (replacement $NEW)"
 "${PLAY[@]}" "$ROOT/playbooks/lab/ransomware_verify.yml" | grep -E "msg|ok=|failed=" || fail "ransomware verification failed"
 
+# The small drill (--small): the run's secrets and the rotated ones must appear nowhere (tests/lab/secret_scan.py).
+if [ "$SCAN" = 1 ]; then secret_scan "$D"/secrets/rotated/*.pass; fi
+
 say "ransomware drill timings (Debian ${OS#debian}, controller $CONTROLLER)"
 echo "setup (lab, production built and backed up, append-only proofs): ${setup_seconds} s"
 echo "response playbook (all seven phases):  ${RESPONSE_SECONDS} s"
