@@ -70,6 +70,19 @@ options:
     description:
       - A command that prints the passphrase (E(BORG_PASSCOMMAND)); borg runs it without a shell.
     type: str
+  new_passphrase:
+    description:
+      - Change the repository key's passphrase to this one (C(borg key change-passphrase); borg reads it from
+        E(BORG_NEW_PASSPHRASE), never the command line), then prove that the new passphrase opens the repository and
+        the current one no longer does. Idempotent - when the new passphrase already opens the repository nothing
+        is changed. The rest of the run (key export, O(check)) uses the new passphrase.
+      - After a change, O(key_export) writes the re-encrypted key again.
+      - Needs the current passphrase (O(passphrase), O(passphrase_file) or O(passcommand)). Mutually exclusive with
+        O(new_passphrase_file).
+    type: str
+  new_passphrase_file:
+    description: Absolute path of a file whose first line is the new passphrase (see O(new_passphrase)).
+    type: path
   append_only:
     description:
       - Whether the repository is append-only. Omitted leaves the current setting as it is.
@@ -224,6 +237,13 @@ repo:
       description: Storage quota in bytes, null when none (and for an existing C(ssh://) repository).
       type: int
       sample: 20000000000
+passphrase_change:
+  description:
+    - The passphrase change, null without O(new_passphrase) or O(new_passphrase_file). C(changed) (in check mode,
+      would change), C(new_opens), C(old_refused) (proven after the change; null when an earlier run changed it).
+  returned: always
+  type: dict
+  sample: {"changed": true, "new_opens": true, "old_refused": true}
 archives:
   description: Archive summary.
   returned: always
@@ -340,6 +360,8 @@ def build_module() -> AnsibleModule:
         encryption=dict(type="str", choices=list(ENCRYPTION_MODES)),
         passphrase=dict(type="str", no_log=True),
         passphrase_file=dict(type="path", no_log=False),
+        new_passphrase=dict(type="str", no_log=True),
+        new_passphrase_file=dict(type="path", no_log=False),
         passcommand=dict(type="str", no_log=False),
         append_only=dict(type="bool"),
         storage_quota=dict(type="str"),
@@ -361,7 +383,8 @@ def build_module() -> AnsibleModule:
     )
     return AnsibleModule(
         argument_spec=argument_spec,
-        mutually_exclusive=[("passphrase", "passphrase_file", "passcommand")],
+        mutually_exclusive=[("passphrase", "passphrase_file", "passcommand"),
+                            ("new_passphrase", "new_passphrase_file")],
         supports_check_mode=True,
     )
 

@@ -68,6 +68,25 @@ options:
     type: str
     choices: [none, structure, read_data_subset]
     default: none
+  new_password:
+    description:
+      - Rotate the repository's key to this password - C(restic key add) (restic reads the new password from a 0600
+        file, never the command line), then C(restic key remove) of the key the current password opens, then proof
+        that the current password no longer opens the repository. Idempotent - nothing happens when the new password
+        opens the repository and the current one does not.
+      - The rest of the run (creation check, locks, O(check)) then uses the new password.
+      - Mutually exclusive with O(new_password_file).
+    type: str
+  new_password_file:
+    description: Absolute path of a file whose first line is the new password (see O(new_password)).
+    type: path
+  remove_old_key:
+    description:
+      - With O(new_password) or O(new_password_file), remove the key the current password opens. An append-only
+        server (C(rclone serve restic --append-only), rest-server C(--append-only)) refuses that; set V(false) there
+        and have the server's administrator remove the key file (its id is C(old_key_id) in RV(key_rotation)).
+    type: bool
+    default: true
   read_data_subset:
     description:
       - With O(check=read_data_subset), the part of the data to read, such as V(5%), V(1/10) or V(500M).
@@ -132,6 +151,13 @@ repository_version:
   returned: success
   type: int
   sample: 2
+key_rotation:
+  description:
+    - The key rotation, null without O(new_password) or O(new_password_file). C(changed), C(old_key_id) (the key
+      the current password opened), C(new_key_id), C(new_opens), C(old_refused) (proven after the removal).
+  returned: success
+  type: dict
+  sample: {"changed": true, "old_key_id": "04f680bc", "new_key_id": "9a1c03de", "new_opens": true, "old_refused": true}
 locks:
   description: The locks found, each with whether it is stale and whether this run removed it.
   returned: success
@@ -213,6 +239,9 @@ OPTIONS = dict(
     dead_hosts=dict(type="list", elements="str", default=[]),
     check=dict(type="str", default="none", choices=["none", "structure", "read_data_subset"]),
     read_data_subset=dict(type="str"),
+    new_password=dict(type="str", no_log=True),
+    new_password_file=dict(type="path", no_log=False),
+    remove_old_key=dict(type="bool", default=True),
     snapshot_stats=dict(type="bool", default=False),
 )
 

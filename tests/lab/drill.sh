@@ -25,8 +25,11 @@
 #                             end every output, report, journal and sampled command line is scanned for the drill's
 #                             secrets (tests/lab/secret_scan.py): one hit fails the drill
 #   --small --no-faults       8 MiB, one restore from restic (the backend given) and one from borg, no faults
-#   --slot N                  which set of lab addresses and container names (or DRILL_SLOT; default 1): drills with
-#                             different slots run side by side. Slot N uses 127.0.0.(10N+10) to (10N+14).
+#   DRILL_SCENARIO=ransomware the ransomware response instead of the server loss (tests/lab/ransomware.sh): the
+#                             attack, then playbooks/ransomware_response.yml end to end and its proofs (restic,
+#                             the backend given; --small gives 8 MiB of data, --tool does not apply)
+#   --slot N                  which set of lab addresses and container names, 0 to 9 (or DRILL_SLOT; default 1):
+#                             drills with different slots run side by side. Slot N uses 127.0.0.(10N+10) to (10N+14).
 # Every restore cuts over (DNS record app.lab.restoreops.test in the lab's BIND, updated with TSIG) only after its
 # sanity checks passed, probes a third-party API with its token, notifies a webhook and a mail sink, and writes
 # Prometheus metrics (checked with promtool).
@@ -67,7 +70,10 @@ case "$OS" in debian12) RELEASE=bookworm ;; debian13) RELEASE=trixie ;;
   *) echo "drill.sh: the OS is debian12 or debian13, not '$OS'" >&2; usage ;; esac
 case "$CONTROLLER" in host|2.19) CONTROLLER=host ;; 2.21) ;;
   *) echo "drill.sh: the controller is host (ansible-core 2.19) or 2.21, not '$CONTROLLER'" >&2; usage ;; esac
-[[ "$SLOT" =~ ^[0-4]$ ]] || { echo "drill.sh: the slot is 0 to 4, not '$SLOT'" >&2; usage; }
+SCENARIO=${DRILL_SCENARIO:-restore}
+case "$SCENARIO" in restore|ransomware) ;;
+  *) echo "drill.sh: DRILL_SCENARIO is restore or ransomware, not '$SCENARIO'" >&2; usage ;; esac
+[[ "$SLOT" =~ ^[0-9]$ ]] || { echo "drill.sh: the slot is 0 to 9, not '$SLOT'" >&2; usage; }
 if [ "$SMALL" = 1 ]; then DATA_MIB=${DRILL_DATA_MIB:-8}; SCAN=1; else DATA_MIB=${DRILL_DATA_MIB:-64}; SCAN=0; fi
 
 # --- this run's lab: addresses, names, directories -------------------------------------------------------------
@@ -215,6 +221,20 @@ PY
   echo $! > "$D/sampler.pid"
 fi
 dig_app() { dig +short +time=2 +tries=2 -p "$DNS_PORT" "@$DNS_ADDR" "app.$ZONE" A; }
+secret_scan() { # EXTRA_SECRET_FILE...: the scan at the end of a drill (each extra file holds one more secret)
+  local f
+  say "secret scan: every output, report, journal and command line of this drill"
+  for f in "$@"; do printf '%s\t%s\n' "$(basename "$f")" "$(cat "$f")" >> "$D/secrets/all.txt"; done
+  touch "$D/sampler.stop"
+  for _ in $(seq 1 100); do [ -s "$D/argv.txt.count" ] && break; sleep 0.1; done
+  read -r samples argvs < "$D/argv.txt.count" || fail "the argv sampler wrote no count"
+  echo "argv sampler: $samples samples of every process on this machine and in the lab containers, $argvs distinct command lines"
+  for c in "$C-new" "$C-escrow" "$C-backup"; do keep_journal "$c"; done
+  python3 "$HERE/secret_scan.py" scan "$D/secrets/all.txt" "$D/ansible.log" "$D/reports" "$D/journals" \
+    "$D/argv.txt" "$D/hooks.jsonl" "$HISTORY" "$D/mail" "$D/dns/named.log" "$D/moto.log" "$D"/fault-*.log "$D"/*.log \
+    || fail "a secret of the drill appeared in its output (see the HIT lines)"
+  echo "RELIABILITY secret-scan drill 0 hits"
+}
 
 host() { # CONTAINER HOSTNAME ADDRESS [docker args...]
   local c=$1 h=$2 a=$3; shift 3
@@ -309,18 +329,6 @@ say "production: $PROD on Debian ${OS#debian} (PostgreSQL $PG_VERSION + applicat
 "${PLAY[@]}" "$ROOT/playbooks/lab/drill_production.yml" -e "drill_data_mib=$DATA_MIB"
 expected_orders=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["orders"])' "$D/expected.json")
 
-say "production's own credentials cannot destroy its backups (borg over SSH, restic REST, S3 Object Lock)"
-"${PLAY[@]}" "$ROOT/playbooks/lab/drill_append_only.yml" | tee "$D/append-only.log" \
-  | grep -E '"msg"|^ok: \[localhost\] => |ok=|failed=' | sed 's/^ *//' || true
-grep -q "failed=0" "$D/append-only.log" && ! grep -Eq "failed=[1-9]|unreachable=[1-9]" "$D/append-only.log" \
-  || { tail -40 "$D/append-only.log"; fail "production's credentials could destroy a backup (see $D/append-only.log)"; }
-setup_seconds=$((SECONDS - drill_start))
-
-say "incident: $PROD is destroyed"
-incident=$(date -u +%Y-%m-%dT%H:%M:%S+0000)
-destroy "$C-prod" "$PROD_ADDR"
-echo "production destroyed at $incident; it held $expected_orders orders"
-
 fresh_replacement() { # TOOL
   say "replacement: $NEW on Debian ${OS#debian}, a fresh host whose UID 1500 already belongs to another user"
   destroy "$C-new" "$NEW_ADDR"
@@ -331,6 +339,22 @@ fresh_replacement() { # TOOL
       || { tail -30 "$D/replacement.log"; fail "the replacement's access to the borg server"; }
   fi
 }
+say "production's own credentials cannot destroy its backups (borg over SSH, restic REST, S3 Object Lock)"
+"${PLAY[@]}" "$ROOT/playbooks/lab/drill_append_only.yml" | tee "$D/append-only.log" \
+  | grep -E '"msg"|^ok: \[localhost\] => |ok=|failed=' | sed 's/^ *//' || true
+grep -q "failed=0" "$D/append-only.log" && ! grep -Eq "failed=[1-9]|unreachable=[1-9]" "$D/append-only.log" \
+  || { tail -40 "$D/append-only.log"; fail "production's credentials could destroy a backup (see $D/append-only.log)"; }
+setup_seconds=$((SECONDS - drill_start))
+if [ "$SCENARIO" = ransomware ]; then
+  # shellcheck source=ransomware.sh
+  . "$HERE/ransomware.sh"
+fi
+
+say "incident: $PROD is destroyed"
+incident=$(date -u +%Y-%m-%dT%H:%M:%S+0000)
+destroy "$C-prod" "$PROD_ADDR"
+echo "production destroyed at $incident; it held $expected_orders orders"
+
 restore_cmd() { # TOOL -> RESTORE (the restore command; borg's settings are an overlay on the common ones), REPORT
   RESTORE=("${PLAY[@]}" "$ROOT/playbooks/dr_drill.yml" -e "@$ROOT/playbooks/lab/drill_restore_vars.yml")
   [ "$1" = restic ] || RESTORE+=(-e "@$ROOT/playbooks/lab/drill_restore_vars_$1.yml")
@@ -586,18 +610,7 @@ PY
 cat "$(dirname "$REPORT")/trend.md"
 echo "trend picture: $(dirname "$REPORT")/trend.svg"
 
-if [ "$SCAN" = 1 ]; then
-  say "secret scan: every output, report, journal and command line of this drill"
-  touch "$D/sampler.stop"
-  for _ in $(seq 1 100); do [ -s "$D/argv.txt.count" ] && break; sleep 0.1; done
-  read -r samples argvs < "$D/argv.txt.count" || fail "the argv sampler wrote no count"
-  echo "argv sampler: $samples samples of every process on this machine and in the lab containers, $argvs distinct command lines"
-  for c in "$C-new" "$C-escrow" "$C-backup"; do keep_journal "$c"; done
-  python3 "$HERE/secret_scan.py" scan "$D/secrets/all.txt" "$D/ansible.log" "$D/reports" "$D/journals" \
-    "$D/argv.txt" "$D/hooks.jsonl" "$HISTORY" "$D/mail" "$D/dns/named.log" "$D/moto.log" "$D"/fault-*.log "$D"/*.log \
-    || fail "a secret of the drill appeared in its output (see the HIT lines)"
-  echo "RELIABILITY secret-scan drill 0 hits"
-fi
+[ "$SCAN" = 0 ] || secret_scan
 
 say "drill timings (Debian ${OS#debian}, controller $CONTROLLER)"
 echo "setup (lab, production built and backed up, append-only proofs): ${setup_seconds} s"

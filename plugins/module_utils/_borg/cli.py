@@ -184,6 +184,10 @@ def is_missing_repository(rc: int, stderr: str) -> bool:
     return "Repository.DoesNotExist" in error_ids(rc, stderr)
 
 
+def is_wrong_passphrase(rc: int, stderr: str) -> bool:
+    return "PassphraseWrong" in error_ids(rc, stderr)
+
+
 # --- environment ------------------------------------------------------------------------------------------------
 
 def drop_inherited_passphrases(environ: dict[str, str] | Any = None) -> None:

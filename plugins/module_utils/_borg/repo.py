@@ -18,6 +18,7 @@ from typing import Any
 from ansible_collections.restoreops.dr.plugins.module_utils._borg.cli import (
     BorgCLI,
     is_missing_repository,
+    is_wrong_passphrase,
     security_warnings,
 )
 from ansible_collections.restoreops.dr.plugins.module_utils._borg.locks import (
@@ -135,8 +136,9 @@ class Borg:
                            remote_path=params.get("remote_path"))
         self.runner = self.cli.runner
 
-    def run(self, args: list[str], *, check: bool = False, error: str | None = None) -> Result:
-        return self.cli.run(args, check=check, error=error)
+    def run(self, args: list[str], *, check: bool = False, error: str | None = None,
+            env: dict[str, str] | None = None) -> Result:
+        return self.cli.run(args, check=check, error=error, env=env)
 
     def fail(self, result: Result, what: str) -> ToolError:
         return self.cli.fail(result, what)
@@ -207,6 +209,15 @@ def validate(params: dict[str, Any]) -> tuple[dict[str, Any], SecretSource]:
     p = dict(params)
     p["repo"] = validate_repo(p["repo"])
     secret = SecretSource.from_params(p, "passphrase", "passphrase_file", "passcommand").validate()
+    new = SecretSource(value=p.get("new_passphrase"), file=p.get("new_passphrase_file"), label="new_passphrase")
+    new.validate()
+    if new.given and not secret.given:
+        raise InputError("new_passphrase needs the current passphrase (passphrase, passphrase_file or passcommand).")
+    if new.value is not None and not new.value:
+        raise InputError("new_passphrase is empty.")
+    if new.given and p.get("encryption") == "none":
+        raise InputError("new_passphrase is not possible with encryption=none: such a repository has no key.")
+    p["_new_secret"] = new if new.given else None
     if p.get("base_dir") and not os.path.isabs(p["base_dir"]):
         raise InputError(f"base_dir must be an absolute path, got {p['base_dir']!r}.")
     if p.get("storage_quota") is not None:
@@ -271,6 +282,7 @@ class State:
     summary: dict[str, Any] = field(default_factory=dict)
     config: RepoConfig = field(default_factory=RepoConfig)
     config_known: bool = True
+    rotation: dict[str, Any] | None = None
 
     @property
     def repo(self) -> str:
@@ -397,6 +409,58 @@ def expected_key_export(state: State, paper: bool) -> str | None:
     return state.borg.key_export(paper)
 
 
+def opens(borg: Borg) -> bool:
+    """Whether this passphrase opens the repository (``borg list --json --bypass-lock --last 1``); a wrong
+    passphrase is False, any other failure raises."""
+    result = borg.run(["list", "--json", "--bypass-lock", "--last", "1", "--format", "{name}", borg.repo])
+    if result.rc == 0:
+        return True
+    if is_wrong_passphrase(result.rc, result.stderr):
+        return False
+    raise borg.fail(result, f"Could not open {borg.repo} to change its passphrase")
+
+
+def plan_passphrase(state: State, make_borg: Any) -> None:
+    """Before anything else reads the repository: when the new passphrase already opens it, the change is done
+    (an earlier run) and the rest of the run uses the new one; otherwise the change is pending."""
+    new = state.params.get("_new_secret")
+    if new is None:
+        return
+    new_borg = make_borg(new)
+    if opens(new_borg):
+        state.borg, state.secret = new_borg, new
+        state.rotation = {"changed": False, "pending": False, "new_opens": True, "old_refused": None}
+    else:
+        state.rotation = {"changed": False, "pending": True, "new_opens": False, "old_refused": False}
+
+
+def ensure_passphrase(state: State, make_borg: Any) -> dict[str, Any] | None:
+    """``borg key change-passphrase`` (the new passphrase in E(BORG_NEW_PASSPHRASE), never argv), then proof: the
+    new passphrase opens the repository and the old one no longer does."""
+    rotation = state.rotation
+    if rotation is None or not rotation.pop("pending"):
+        return rotation
+    new = state.params["_new_secret"]
+    rotation["changed"] = True
+    state.changes.record("borg key change-passphrase", "passphrase", "the current passphrase", "the new passphrase")
+    if state.check_mode:
+        return rotation
+    value = new.read()
+    state.borg.runner.secrets.append(value)
+    state.borg.run(["key", "change-passphrase", state.repo], check=True, env={"BORG_NEW_PASSPHRASE": value},
+                   error=f"borg key change-passphrase of {state.repo} failed; the passphrase is unchanged")
+    old_borg, new_borg = state.borg, make_borg(new)
+    if not opens(new_borg):
+        raise ToolError(f"borg key change-passphrase succeeded, but the new passphrase does not open {state.repo}.")
+    if opens(old_borg):
+        raise ToolError(f"After borg key change-passphrase the old passphrase still opens {state.repo}.")
+    rotation.update(new_opens=True, old_refused=True)
+    state.borg, state.secret = new_borg, new
+    if not is_remote(state.repo):
+        state.config = state.borg.config()  # the repokey in the config is re-encrypted: export the new one
+    return rotation
+
+
 def ensure_key_export(state: State) -> dict[str, Any]:
     """The key at ``key_export.dest``: after creation, and whenever dest is missing or holds another key."""
     ke = state.params.get("key_export")
@@ -471,9 +535,15 @@ def main(module: Any) -> dict[str, Any]:
         module.warn(f"This host has no stable borg host id ({my_host} is random per process, as there is no MAC "
                     "address): borg cannot recognise its own stale locks and this module treats them as another "
                     "host's. Set BORG_HOST_ID (for example <hostname>@<a fixed number>) for borg and this module.")
+
+    def make_borg(new_secret: SecretSource) -> Borg:
+        return Borg(module, params, new_secret)
+
     result["lock"] = ensure_lock(state, my_host)
+    plan_passphrase(state, make_borg)
     ensure_exists(state)
     ensure_config(state)
+    result["passphrase_change"] = ensure_passphrase(state, make_borg)
     summary, config = state.summary, state.config
     result["repo"] = {"id": summary["id"], "location": summary["location"], "encryption": summary["encryption"],
                       "append_only": config.append_only if state.config_known else None,

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 from ansible_collections.restoreops.dr.plugins.module_utils._errors import InputError, LockedError, ToolError
+from ansible_collections.restoreops.dr.plugins.module_utils._restic import keys as _keys
 from ansible_collections.restoreops.dr.plugins.module_utils._restic import locks as _locks
 from ansible_collections.restoreops.dr.plugins.module_utils._restic.cli import (
     Restic,
@@ -32,6 +33,7 @@ from ansible_collections.restoreops.dr.plugins.module_utils._restic.repo_files i
     local_repository_path,
 )
 from ansible_collections.restoreops.dr.plugins.module_utils._runner import pid_alive, version_string
+from ansible_collections.restoreops.dr.plugins.module_utils._secrets import SecretSource
 from ansible_collections.restoreops.dr.plugins.module_utils._time import parse_time_or_none, utcnow
 
 CHECKS = ("none", "structure", "read_data_subset")
@@ -61,6 +63,18 @@ def validate(params: Mapping[str, Any]) -> None:
     check_args(params.get("check") or "none", params.get("read_data_subset"))
     if params.get("cache_dir") and not os.path.isabs(params["cache_dir"]):
         raise InputError(f"cache_dir must be an absolute path, got {params['cache_dir']!r}.")
+    new_password_source(params)
+
+
+def new_password_source(params: Mapping[str, Any]) -> SecretSource | None:
+    """The new password of a key rotation (``new_password`` or ``new_password_file``), or None."""
+    source = SecretSource(value=params.get("new_password"), file=params.get("new_password_file"),
+                          label="new_password").validate()
+    if not source.given:
+        return None
+    if source.value is not None and not source.value:
+        raise InputError("new_password is empty.")
+    return source
 
 
 @dataclass
@@ -204,6 +218,18 @@ def main(module: Any, hostname: str | None = None, now: Callable[[], _dt.datetim
                   hostname=hostname or socket.gethostname(), now=now or utcnow, alive=alive or pid_alive,
                   local_path=local_repository_path(params["repository"]))
     version = state.restic.version()
+    rotation: dict[str, Any] | None = None
+    new_source = new_password_source(params)
+    if new_source is not None:
+        new_runner = tool_runner(module, params["repository"], new_source, params.get("env"), params.get("cache_dir"),
+                                 params.get("restic_binary"))
+        rotation = _keys.rotate(state.restic, Restic(new_runner), new_source, check_mode=state.check_mode,
+                                remove_old=params.get("remove_old_key", True), tmpdir=getattr(module, "tmpdir", None))
+        for action in rotation.pop("actions"):
+            state.record(action, "key", "the current password", "the new password")
+        if rotation["new_opens"]:
+            # From here on the repository is opened with the new password (the old one may no longer open it).
+            state.restic = Restic(new_runner)
     ensure_exists(state)
     ensure_locks(state)
     snapshots = snapshot_summary(state)
@@ -223,6 +249,7 @@ def main(module: Any, hostname: str | None = None, now: Callable[[], _dt.datetim
         "actions": state.actions,
         "check": check,
         "restic_version": version_string(version),
+        "key_rotation": rotation,
     }
     if snapshots is not None:
         result["snapshots"] = snapshots

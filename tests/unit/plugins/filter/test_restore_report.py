@@ -172,6 +172,14 @@ def test_sanity_checks_http_dependencies_see_a_revoked_token():
     assert records[1]["detail"].endswith("without the expected text in the answer")
 
 
+def test_spec_defaults_fills_the_options_of_a_dict_whose_default_is_empty():
+    from ansible_collections.restoreops.dr.plugins.filter.restore_report import spec_defaults
+    options = {"dns": {"type": "dict", "default": {}, "options": {"server": {"type": "str", "default": ""},
+                                                                  "port": {"type": "int", "default": 53}}},
+               "hook": {"type": "str", "default": ""}}
+    assert spec_defaults({}, options) == {"dns": {"server": "", "port": 53}, "hook": ""}
+
+
 def test_fidelity_checks():
     verify = {"fidelity": [
         {"attribute": "mode", "status": "checked", "checked": 12, "recorded": 3, "differing": 0, "paths": []},

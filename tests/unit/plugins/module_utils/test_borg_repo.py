@@ -215,6 +215,58 @@ def test_new_remote_repository_gets_append_only_from_init(fake_module, tool_path
     assert "config" not in [cmd[1] for cmd, _kwargs in module.calls]
 
 
+# --- the passphrase change (new_passphrase) ------------------------------------------------------------------------
+
+REMOTE = "ssh://borg@backup.example:2222/srv/borg/repos/db1"
+REMOTE_LISTING = {"repository": {"id": "ab", "location": REMOTE}, "encryption": {"mode": "repokey-blake2"},
+                  "archives": []}
+WRONG_PASSPHRASE = (52, "", "")  # borg 1.4's PassphraseWrong
+
+
+def test_passphrase_change_runs_with_both_secrets_in_env_and_is_proven(fake_module, tool_paths):
+    module = fake_module(params(repo=REMOTE, passphrase="old-s3cret", new_passphrase="N3w-s3cret"), [
+        (0, "borg 1.4.0\n", ""),
+        WRONG_PASSPHRASE,                        # the new passphrase does not open it yet
+        (0, json.dumps(REMOTE_LISTING), ""),     # the listing, with the current passphrase
+        (0, "", ""),                             # borg key change-passphrase
+        (0, json.dumps(REMOTE_LISTING), ""),     # the new one opens it
+        WRONG_PASSPHRASE,                        # the old one is refused
+    ])
+    result = borg_repo.main(module)
+    assert result["passphrase_change"] == {"changed": True, "new_opens": True, "old_refused": True}
+    assert result["changed"] is True and result["actions"] == ["borg key change-passphrase"]
+    change_cmd, change_kwargs = module.calls[3]
+    assert change_cmd[1] == "key" and "change-passphrase" in change_cmd and change_cmd[-1] == REMOTE
+    environ = change_kwargs["environ_update"]
+    assert environ["BORG_PASSPHRASE"] == "old-s3cret" and environ["BORG_NEW_PASSPHRASE"] == "N3w-s3cret"
+    for cmd, _kwargs in module.calls:
+        assert "s3cret" not in " ".join(cmd)
+    assert [c[1]["environ_update"]["BORG_PASSPHRASE"] for c in module.calls[4:]] == ["N3w-s3cret", "old-s3cret"]
+
+
+def test_passphrase_change_already_done_changes_nothing(fake_module, tool_paths):
+    module = fake_module(params(repo=REMOTE, passphrase="old-s3cret", new_passphrase="N3w-s3cret"), [
+        (0, "borg 1.4.0\n", ""), (0, json.dumps(REMOTE_LISTING), ""), (0, json.dumps(REMOTE_LISTING), "")])
+    result = borg_repo.main(module)
+    assert result["changed"] is False and result["passphrase_change"]["changed"] is False
+    assert module.calls[2][1]["environ_update"]["BORG_PASSPHRASE"] == "N3w-s3cret"
+
+
+def test_passphrase_change_in_check_mode_runs_no_change(fake_module, tool_paths):
+    module = fake_module(params(repo=REMOTE, passphrase="old-s3cret", new_passphrase="N3w-s3cret"), [
+        (0, "borg 1.4.0\n", ""), WRONG_PASSPHRASE, (0, json.dumps(REMOTE_LISTING), "")], check_mode=True)
+    result = borg_repo.main(module)
+    assert result["changed"] is True and result["passphrase_change"]["changed"] is True
+    assert all("change-passphrase" not in c[0] for c in module.calls)
+
+
+def test_passphrase_change_needs_the_current_one():
+    with pytest.raises(InputError, match="needs the current passphrase"):
+        validate(params(new_passphrase="N3w"))
+    with pytest.raises(InputError, match="encryption=none"):
+        validate(params(passphrase="x", new_passphrase="N3w", encryption="none"))
+
+
 # --- archive_stats, and check mode around a lock ------------------------------------------------------------------
 
 INFO = {
