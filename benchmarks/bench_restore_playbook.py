@@ -214,7 +214,7 @@ def boot(name: str, address: str) -> None:
 def seed_known_host(address: str) -> None:
     """The host's key in the run's known_hosts before Ansible connects. Mitogen's SSH enforces host key checking
     (StrictHostKeyChecking yes, ahead of the inventory's accept-new), as a Mitogen user's known_hosts would."""
-    keys = sh(["ssh-keyscan", "-q", "-p", str(ssh_port(address)), address])
+    keys = sh(["ssh-keyscan", "-p", str(ssh_port(address)), address])
     with (WORK / "ssh" / "known_hosts").open("a") as handle:
         handle.write(keys)
 
