@@ -19,7 +19,9 @@ import sys
 APP_UID = APP_GID = 1500
 BACKUP_GID = 34
 OLD_MTIME_NS = 1_704_067_200 * 10**9  # 2024-01-01T00:00:00Z
-SPARSE_SIZE = 4 * 1048576
+# 64 MiB with 128 KiB written: borg gives back only the holes of chunks that are all zeros (its chunks are up to
+# 8 MiB), so a short sparse file comes back whole from borg; this one keeps most of its holes.
+SPARSE_SIZE = 64 * 1048576
 PATHS = {
     "setuid": "bin/report-tool",
     "capability": "bin/bind-helper",
@@ -71,7 +73,7 @@ def make(root: str) -> None:
         handle.write("this file carries a user extended attribute\n")
     with open(p["old_mtime"], "w", encoding="utf-8") as handle:
         handle.write("last year's orders, untouched since\n")
-    with open(p["sparse"], "wb") as handle:  # 4 MiB long, 128 KiB written: the rest are holes
+    with open(p["sparse"], "wb") as handle:  # 64 MiB long, 128 KiB written: the rest are holes
         handle.write(os.urandom(65536))
         handle.seek(SPARSE_SIZE - 65536)
         handle.write(os.urandom(65536))
