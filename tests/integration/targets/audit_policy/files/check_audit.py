@@ -302,13 +302,19 @@ def psql(*sql: str) -> list:
 def archive_command_failing(s: dict) -> None:
     """The compliant host's archive_command starts failing: the audit of that host alone must fail on it."""
     failures = len(FAILURES)
-    segment = psql("ALTER SYSTEM SET archive_command = '/bin/false'", "SELECT pg_reload_conf()",
-                   "CREATE TABLE IF NOT EXISTS audit_t (id int)", "INSERT INTO audit_t SELECT generate_series(1, 1000)",
-                   "SELECT pg_walfile_name(pg_switch_wal())")[-1]
+    psql("ALTER SYSTEM SET archive_command = '/bin/false'", "SELECT pg_reload_conf()",
+         "CREATE TABLE IF NOT EXISTS audit_t (id int)")
+    # The archiver reads the new command on its next round: a segment switched before that is archived by the old
+    # one (seen under load in CI). New segments until PostgreSQL itself reports a failure, and the segment it names.
+    segment = ""
     for _attempt in range(60):
-        if int(psql("SELECT failed_count FROM pg_stat_archiver")[0]) > 0:
-            break
+        psql("INSERT INTO audit_t SELECT generate_series(1, 1000)", "SELECT pg_switch_wal()")
         time.sleep(0.5)
+        count, _sep, last = psql("SELECT failed_count || '|' || coalesce(last_failed_wal, '') "
+                                 "FROM pg_stat_archiver")[0].partition("|")
+        if int(count) > 0 and last:
+            segment = last
+            break
     proc, doc, _out = run_audit("archive-failing", ["compliant"], s)
     findings = doc["hosts"]["compliant"]["findings"] if doc else []
     check("archive_command failing: the audit fails (exit non-zero, report not ok)",
