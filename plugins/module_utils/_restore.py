@@ -745,6 +745,14 @@ class BorgBackend(Backend):
         sets = state["sets"]
         for index in pending:
             _remove_set(dest, sets[index], includes)
+        # borg 1.4 creates a missing parent directory by a check, then a create: two extracts running side by side
+        # race on a shared parent ("makedirs: [Errno 17] File exists", rc 104; seen with Debian 13's borg). The
+        # parents of every pending set's paths exist before the extracts start (their metadata is set below).
+        for index in pending:
+            for member in sets[index]:
+                parent = os.path.dirname(member.strip("/"))
+                if parent:
+                    os.makedirs(os.path.join(dest, parent), exist_ok=True)
         error = f"borg extract of {snapshot.name} failed"
         guard = threading.Lock()
 

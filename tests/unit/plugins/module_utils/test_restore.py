@@ -470,6 +470,28 @@ def test_borg_sets_record_what_finished_and_a_rerun_extracts_only_the_rest(tmp_p
     assert oct(os.stat(dest / "srv/app").st_mode & 0o777) == "0o750"  # the directories above the split
 
 
+class _Borg14(_FakeBorg):
+    """Like borg 1.4, which fails a set whose parent directory another extract created under it: every set's
+    parents must exist before the extracts start."""
+
+    def run_command(self, cmd, **kwargs):
+        if cmd[1] == "extract":
+            for path in cmd[cmd.index("/r::host-1") + 1:]:
+                parent = os.path.dirname(path)
+                if parent and not os.path.isdir(os.path.join(kwargs["cwd"], parent)):
+                    return 104, "", '{"type": "log_message", "message": "makedirs: [Errno 17] File exists"}'
+        return super().run_command(cmd, **kwargs)
+
+
+@pytest.mark.usefixtures("tiny_borg_sets")
+def test_borg_sets_find_their_parent_directories_made(tmp_path):
+    dest = tmp_path / ("e" * 64)
+    dest.mkdir()
+    snap = Snapshot(id="e" * 64, name="host-1", time="2026-03-14T02:00:00Z")
+    info = _borg_backend(_Borg14()).restore(snap, str(dest), [], 2, _ctx(False, "borg-sets"))
+    assert info["sets"] > 1 and (dest / "srv/app/d2/f0").stat().st_size == 1000
+
+
 @pytest.mark.usefixtures("tiny_borg_sets")
 def test_borg_sets_join_hard_links_split_between_sets_and_runs(tmp_path):
     dest = tmp_path / ("e" * 64)
