@@ -635,25 +635,30 @@ class Manifest:
         (a format 2 manifest is read through once)."""
         return self.digests_and_links(wanted, key)[0]
 
-    def carrying_xattrs(self, wanted: Iterable[str], key: Callable[[str], str] = absolute) -> set[str]:
-        """The names, by key, among ``wanted`` whose entries recorded extended attributes (ACLs among them)."""
-        want = set(wanted)
-        return {name for entry in self.entries() if entry.xattrs and (name := key(entry.path)) in want}
-
     def digests_and_links(self, wanted: Iterable[str], key: Callable[[str], str] = absolute
                           ) -> tuple[dict[str, str], list[list[str]]]:
         """:meth:`digests`, and the hard-link groups recorded among those entries (the names, by key, of each group
         with two or more of them; none in a manifest recorded without the fidelity fields)."""
+        found, groups, _carrying = self.resume_facts(wanted, key)
+        return found, groups
+
+    def resume_facts(self, wanted: Iterable[str], key: Callable[[str], str] = absolute
+                     ) -> tuple[dict[str, str], list[list[str]], set[str]]:
+        """:meth:`digests_and_links`, and the names among ``wanted`` whose entries recorded extended attributes
+        (ACLs among them), in one pass over the manifest."""
         want = set(wanted)
         found: dict[str, str] = {}
         groups: dict[str, list[str]] = {}
+        carrying: set[str] = set()
         for entry in self.entries():
             name = key(entry.path)
             if name in want:
                 found[name] = entry.sha256
                 if entry.link:
                     groups.setdefault(entry.link, []).append(name)
-        return found, [names for names in groups.values() if len(names) > 1]
+                if entry.xattrs:
+                    carrying.add(name)
+        return found, [names for names in groups.values() if len(names) > 1], carrying
 
 
 # --- recording ---------------------------------------------------------------------------------------------------

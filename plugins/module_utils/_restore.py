@@ -628,9 +628,8 @@ class ResticBackend(Backend):
         carrying: set[str] = set()
         if manifest_path:
             try:
-                opened = Manifest((manifest_root or dest) + manifest_path)
-                digests, groups = opened.digests_and_links(node.path for node in files)
-                carrying = opened.carrying_xattrs(node.path for node in files)
+                digests, groups, carrying = Manifest((manifest_root or dest) + manifest_path).resume_facts(
+                    node.path for node in files)
             except (OSError, ManifestError):
                 digests = {}  # not in the snapshot or unreadable: files are judged by size and mtime alone
         matching = _hash_matches(dest, [(node.path, digests[node.path]) for node in files if node.path in digests

@@ -109,12 +109,12 @@ def test_digests_and_links_name_the_hard_link_groups_among_the_wanted(recorded):
     assert manifest.digests_and_links([f"{src}/hard1", f"{src}/old"])[1] == []  # a group of one name is none
 
 
-def test_carrying_xattrs_names_the_wanted_entries_with_acls_or_other_attributes(recorded):
+def test_resume_facts_name_the_wanted_entries_with_acls_or_other_attributes(recorded):
     src, out = recorded
     manifest = m.Manifest(str(out))
     wanted = [f"{src}/acl", f"{src}/cap", f"{src}/xattr", f"{src}/old", f"{src}/hard1"]
-    assert manifest.carrying_xattrs(wanted) == {f"{src}/acl", f"{src}/cap", f"{src}/xattr"}
-    assert manifest.carrying_xattrs([f"{src}/old"]) == set()
+    assert manifest.resume_facts(wanted)[2] == {f"{src}/acl", f"{src}/cap", f"{src}/xattr"}
+    assert manifest.resume_facts([f"{src}/old"])[2] == set()
 
 
 def test_a_faithful_copy_checks_every_attribute(recorded, tmp_path):
