@@ -203,9 +203,9 @@ def drill_refused(args: argparse.Namespace) -> int:
     return 0
 
 
-# await_jobs' line: the job's label ("restore data", "unpack base backup"...), the share done when the total is known,
-# the amount (bytes or a count), rate and ETA, and the host.
-PROGRESS = r"^[a-z][a-z ]* (\d+% )?[0-9.]+( [A-Za-z]+)?( / [0-9.]+( [A-Za-z]+)?)?( .*)? \({host}\)$"
+# await_jobs' line: the job's label ("restore data", "replay WAL", "unpack base backup"), the share done when the
+# total is known, the amount (bytes or a count), rate and ETA, and the host.
+PROGRESS = r"^[A-Za-z][A-Za-z ]* (\d+% )?[0-9.]+( [A-Za-z]+)?( / [0-9.]+( [A-Za-z]+)?)?( .*)? \({host}\)$"
 
 
 def drill_restore(args: argparse.Namespace) -> int:
