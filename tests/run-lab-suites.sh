@@ -13,8 +13,9 @@ part images tests/lab/lab images bookworm host-bookworm
 part integration make --no-print-directory integration
 part molecule make --no-print-directory molecule
 # The small drill with its faults on Debian 12, from this machine (ansible-core 2.19); tests/controller-2.21.sh runs
-# the other release (Debian 13) from the ansible-core 2.21 controller.
-part drill-debian12 tests/lab/drill.sh --small --os debian12 --controller host --slot 1
+# the other release (Debian 13) from the ansible-core 2.21 controller. --runner: its final restic restore runs
+# through ansible-runner on a private data directory, as AWX runs it, checked from the runner's artifacts.
+part drill-debian12 tests/lab/drill.sh --small --os debian12 --controller host --slot 1 --runner
 # The ransomware response's small drill (8 MiB, Debian 12, the secret scan with the rotated secrets), slot 1 again
 # once the drill above has ended (about 11 minutes on a loaded 2-core machine, docs/lab.md; RANSOMWARE_DRILL=0
 # leaves it out of a local run).

@@ -25,6 +25,13 @@
 #                             end every output, report, journal and sampled command line is scanned for the drill's
 #                             secrets (tests/lab/secret_scan.py): one hit fails the drill
 #   --small --no-faults       8 MiB, one restore from restic (the backend given) and one from borg, no faults
+#   --runner                  the restore that must PASS (restic's with --small; the tool's otherwise) runs through
+#                             `ansible-runner run` on a private data directory, as AWX runs a job (or DRILL_RUNNER=1;
+#                             controller host only): first two jobs without restore_server_report_dir (dr_drill.yml
+#                             and restore_server.yml) that must be refused at their start, nothing moved; then the
+#                             restore, checked from the runner's artifacts: status, rc, the report, the PASS lines and
+#                             the progress lines in the job events, and none of the drill's secrets (given as extra
+#                             variables) in any artifact file (tests/lab/runner_job.py)
 #   DRILL_SCENARIO=ransomware the ransomware response instead of the server loss (tests/lab/ransomware.sh): the
 #                             attack, then playbooks/ransomware_response.yml end to end and its proofs (restic,
 #                             the backend given; --small gives 8 MiB of data, --tool does not apply)
@@ -40,16 +47,17 @@ ROOT=$(cd "$HERE/../.." && pwd)
 LAB="$HERE/lab"
 usage() {
   echo "usage: drill.sh [--small [--no-faults]] [--tool restic|borg] [--backend s3|rest] [--os debian12|debian13]" \
-       "[--controller host|2.21] [--slot N]" >&2
+       "[--controller host|2.21] [--slot N] [--runner]" >&2
   exit 2
 }
 SMALL=0; FAULTS=1
 TOOL=${DRILL_TOOL:-restic}; BACKEND=${DRILL_BACKEND:-s3}; OS=${DRILL_OS:-debian13}
-CONTROLLER=${DRILL_CONTROLLER:-host}; SLOT=${DRILL_SLOT:-1}
+CONTROLLER=${DRILL_CONTROLLER:-host}; SLOT=${DRILL_SLOT:-1}; RUNNER=${DRILL_RUNNER:-0}
 while [ $# -gt 0 ]; do
   case "$1" in
     --small) SMALL=1 ;;
     --no-faults) FAULTS=0 ;;
+    --runner) RUNNER=1 ;;
     --tool|--backend|--os|--controller|--slot)
       [ $# -ge 2 ] || usage
       case "$1" in --tool) TOOL=$2 ;; --backend) BACKEND=$2 ;; --os) OS=$2 ;; --controller) CONTROLLER=$2 ;;
@@ -73,6 +81,9 @@ case "$CONTROLLER" in host|2.19) CONTROLLER=host ;; 2.21) ;;
 SCENARIO=${DRILL_SCENARIO:-restore}
 case "$SCENARIO" in restore|ransomware) ;;
   *) echo "drill.sh: DRILL_SCENARIO is restore or ransomware, not '$SCENARIO'" >&2; usage ;; esac
+case "$RUNNER" in 0|"") RUNNER=0 ;; 1) [ "$CONTROLLER" = host ] \
+  || { echo "drill.sh: --runner runs ansible-runner on this machine (controller host), not in the 2.21 container" >&2; usage; } ;;
+  *) echo "drill.sh: DRILL_RUNNER is 0 or 1, not '$RUNNER'" >&2; usage ;; esac
 [[ "$SLOT" =~ ^[0-9]$ ]] || { echo "drill.sh: the slot is 0 to 9, not '$SLOT'" >&2; usage; }
 if [ "$SMALL" = 1 ]; then DATA_MIB=${DRILL_DATA_MIB:-8}; SCAN=1; else DATA_MIB=${DRILL_DATA_MIB:-64}; SCAN=0; fi
 
@@ -206,10 +217,9 @@ stub() { # NAME ARGS...
 stub webhook "$S3_ADDR" "$HOOK_PORT" "$D/hooks.jsonl"
 stub smtp "$S3_ADDR" "$SMTP_PORT" "$D/mail"
 stub api "$S3_ADDR" "$API_PORT" "@$D/secrets/api.token"
-if [ "$SCAN" = 1 ]; then
-  # Every secret of this run, a line each with its name (the list the scan looks for; it stays in the 0700
-  # secrets directory).
-  python3 - "$D/secrets" > "$D/secrets/all.txt" <<'PY'
+# Every secret of this run, a line each with its name (the list the scan and the ansible-runner check look for; it
+# stays in the 0700 secrets directory).
+python3 - "$D/secrets" > "$D/secrets/all.txt" <<'PY'
 import glob, json, os, sys
 d = sys.argv[1]
 for path in sorted(glob.glob(os.path.join(d, "*.pass")) + glob.glob(os.path.join(d, "*.token"))):
@@ -217,6 +227,7 @@ for path in sorted(glob.glob(os.path.join(d, "*.pass")) + glob.glob(os.path.join
 print(f"S3 secret key\t{json.load(open(os.path.join(d, 's3.json')))['AWS_SECRET_ACCESS_KEY']}")
 print(f"TSIG key\t{json.load(open(os.path.join(d, '..', 'dns', 'tsig.json')))['key_secret']}")
 PY
+if [ "$SCAN" = 1 ]; then
   setsid python3 "$HERE/secret_scan.py" sample "$D/argv.txt" "$D/sampler.stop" </dev/null >"$D/sampler.log" 2>&1 &
   echo $! > "$D/sampler.pid"
 fi
@@ -232,6 +243,7 @@ secret_scan() { # EXTRA_SECRET_FILE...: the scan at the end of a drill (each ext
   for c in "$C-new" "$C-escrow" "$C-backup"; do keep_journal "$c"; done
   python3 "$HERE/secret_scan.py" scan "$D/secrets/all.txt" "$D/ansible.log" "$D/reports" "$D/journals" \
     "$D/argv.txt" "$D/hooks.jsonl" "$HISTORY" "$D/mail" "$D/dns/named.log" "$D/moto.log" "$D"/fault-*.log "$D"/*.log \
+    $([ ! -d "$D/runner" ] || echo "$D/runner") \
     || fail "a secret of the drill appeared in its output (see the HIT lines)"
   echo "RELIABILITY secret-scan drill 0 hits"
 }
@@ -376,13 +388,44 @@ print(f"drill history: {entry['result']} {entry['failed_item'] or ''} RTO {entry
       f"RPO {entry['rpo_seconds']} s; trend: {report_dir}/trend.svg")
 PY
 }
+# --runner: the restore of RUNNER_TOOL as AWX runs it, through ansible-runner on a private data directory.
+if [ "$SMALL" = 1 ]; then RUNNER_TOOL=restic; else RUNNER_TOOL=$TOOL; fi
+runner_restore() { # TOOL: two jobs refused for want of a persistent report directory, then the restore; RTO[TOOL]
+  local tool=$1 pdd="$D/runner" start vars=(--vars-file "$ROOT/playbooks/lab/drill_restore_vars.yml") v env=()
+  say "restore from $tool through ansible-runner (as AWX runs a job): private data directory $pdd"
+  [ "$tool" = restic ] || vars+=(--vars-file "$ROOT/playbooks/lab/drill_restore_vars_$tool.yml")
+  vars+=(--vars-file "$ROOT/playbooks/lab/drill_dr_drill_vars.yml")
+  for v in "${ANSIBLE_ENV[@]}"; do [ -z "${!v+x}" ] || env+=(--env "$v"); done
+  # restore_server_progress_interval=1: the small drill's data phase lasts seconds; its progress must show.
+  python3 "$HERE/runner_job.py" drill-prepare "$pdd" --inventory "$D/inventory.yml" "${vars[@]}" "${env[@]}" \
+    --extra "dr_drill_history_file=$HISTORY" --extra "drill_expected_orders=$expected_orders" \
+    --extra "restore_server_incident_time=$incident" --extra restore_server_progress_interval=1 \
+    || fail "ansible-runner: the private data directory"
+  python3 "$HERE/runner_job.py" drill-refused "$pdd" no-report-dir dr_drill.yml restore_server_report_dir \
+    --history "$HISTORY" >"$D/runner-refused.log" 2>&1 || { cat "$D/runner-refused.log"; fail "ansible-runner: dr_drill.yml"; }
+  cat "$D/runner-refused.log"
+  nothing_moved runner-dr-drill
+  python3 "$HERE/runner_job.py" drill-refused "$pdd" no-report-dir-role restore_server.yml restore_server_report_dir \
+    >"$D/runner-refused-role.log" 2>&1 || { cat "$D/runner-refused-role.log"; fail "ansible-runner: restore_server.yml"; }
+  cat "$D/runner-refused-role.log"
+  nothing_moved runner-restore-server
+  echo "RELIABILITY fault drill-runner-report-dir-in-ee-refused-before-data-moves"
+  start=$SECONDS
+  python3 "$HERE/runner_job.py" drill-restore "$pdd" "restore-$tool" dr_drill.yml "$NEW" --secrets "$D/secrets/all.txt" \
+    || fail "ansible-runner: the restore from $tool (artifacts: $pdd/artifacts/restore-$tool)"
+  RTO[$tool]=$((SECONDS - start))
+}
 restore_and_verify() { # TOOL: the restore, the independent verification, the report; records the wall-clock RTO
   local tool=$1 start
   restore_cmd "$tool"
-  say "restore from $tool: ansible-playbook playbooks/dr_drill.yml (standby: the replacement group, $NEW, over SSH)"
-  start=$SECONDS
-  "${RESTORE[@]}"
-  RTO[$tool]=$((SECONDS - start))
+  if [ "$RUNNER" = 1 ] && [ "$tool" = "$RUNNER_TOOL" ]; then
+    runner_restore "$tool"
+  else
+    say "restore from $tool: ansible-playbook playbooks/dr_drill.yml (standby: the replacement group, $NEW, over SSH)"
+    start=$SECONDS
+    "${RESTORE[@]}"
+    RTO[$tool]=$((SECONDS - start))
+  fi
 
   say "independent verification ($tool)"
   "${PLAY[@]}" "$ROOT/playbooks/lab/drill_verify.yml" | grep -E "msg|ok=|failed=" || fail "$tool: verification failed"

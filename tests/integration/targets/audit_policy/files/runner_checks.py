@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from typing import Any, Callable
+
+# The job helpers shared with the lab drill: tests/lab/runner_job.py (runme.sh puts tests/lab on PYTHONPATH).
+from runner_job import run_runner, secrets_in_artifacts, task_events, write_json
 
 # AWX injects credentials as extra variables and as environment variables; both kinds are used below.
 SECRET_VARS = {"audit_pg_password": "pg-" + os.urandom(9).hex(), "audit_s3_secret": "s3-" + os.urandom(12).hex()}
@@ -22,12 +24,6 @@ PROJECT_PLAYBOOK = """---
 - name: Backup policy audit
   ansible.builtin.import_playbook: restoreops.dr.audit_policy
 """
-
-
-def write_json(path: str, data: Any) -> None:
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w", encoding="utf-8") as handle:
-        json.dump(data, handle)
 
 
 def private_data_dir(root: str, inventory: dict, extravars: dict) -> str:
@@ -45,47 +41,12 @@ def private_data_dir(root: str, inventory: dict, extravars: dict) -> str:
     return root
 
 
-def run_runner(root: str, ident: str) -> tuple[int, str, list[dict]]:
-    proc = subprocess.run(["ansible-runner", "run", root, "-p", "audit.yml", "--ident", ident, "-q"],
-                          capture_output=True, text=True, check=False)
-    artifacts = os.path.join(root, "artifacts", ident)
-    events = []
-    events_dir = os.path.join(artifacts, "job_events")
-    for name in sorted(os.listdir(events_dir), key=lambda n: int(n.split("-", 1)[0])) if os.path.isdir(events_dir) \
-            else []:
-        with open(os.path.join(events_dir, name), encoding="utf-8") as handle:
-            events.append(json.load(handle))
-    status = ""
-    if os.path.exists(os.path.join(artifacts, "status")):
-        with open(os.path.join(artifacts, "status"), encoding="utf-8") as handle:
-            status = handle.read().strip()
-    return proc.returncode, status, events
-
-
-def task_events(events: list[dict], event: str, task_prefix: str) -> list[dict]:
-    return [e for e in events if e.get("event") == event
-            and str(e.get("event_data", {}).get("task", "")).startswith(task_prefix)]
-
-
-def secrets_in_artifacts(root: str, secrets: list[str]) -> list[str]:
-    """Every artifact file (job events, stdout, command, status, fact cache...) that holds any of the secrets."""
-    hits = []
-    for top, _dirs, files in os.walk(os.path.join(root, "artifacts")):
-        for name in files:
-            full = os.path.join(top, name)
-            with open(full, "rb") as handle:
-                data = handle.read()
-            hits += [f"{os.path.relpath(full, root)} holds secret #{i}" for i, secret in enumerate(secrets)
-                     if secret.encode() in data]
-    return hits
-
-
 def runner_checks(work: str, inventory: dict, report_dir: str, secrets: list[str],
                   check: Callable[[str, bool, Any], None]) -> None:
     """``inventory``: the CLI run's hosts, with the secrets to inject already referenced as variables."""
     root = private_data_dir(os.path.join(work, "runner"), inventory,
                             dict(SECRET_VARS, audit_output_dir=report_dir))
-    rc, status, events = run_runner(root, "audit")
+    rc, status, events = run_runner(root, "audit", "audit.yml")
     check("ansible-runner: the job fails like the CLI run (a violation is not waived)",
           rc != 0 and status == "failed", (rc, status))
     probes = task_events(events, "runner_on_ok", "Read the backups")
@@ -126,7 +87,7 @@ def runner_checks(work: str, inventory: dict, report_dir: str, secrets: list[str
     # Without audit_output_dir the reports would go to the job's copy of the project: refused before any probe.
     os.remove(os.path.join(root, "env", "extravars"))
     write_json(os.path.join(root, "env", "extravars"), SECRET_VARS)
-    rc, status, events = run_runner(root, "no-dir")
+    rc, status, events = run_runner(root, "no-dir", "audit.yml")
     refused = task_events(events, "runner_on_failed", "Refuse a report directory")
     check("ansible-runner without audit_output_dir: refused before any probe, saying why",
           rc != 0 and len(refused) == 1 and "audit_output_dir" in refused[0]["event_data"]["res"].get("msg", "")
@@ -137,7 +98,7 @@ def runner_checks(work: str, inventory: dict, report_dir: str, secrets: list[str
     # '' keeps the report in the job only: it passes for the good hosts, and writes no file.
     write_json(os.path.join(root, "env", "extravars"),
                dict(SECRET_VARS, audit_output_dir="", audit_hosts="compliant:waived"))
-    rc, status, events = run_runner(root, "no-files")
+    rc, status, events = run_runner(root, "no-files", "audit.yml")
     stats = [e for e in events if e.get("event") == "playbook_on_stats"]
     artifact = stats[-1]["event_data"].get("artifact_data", {}).get("restoreops_audit") if stats else None
     check("ansible-runner with audit_output_dir '': PASS in the artifacts, no report file anywhere",
