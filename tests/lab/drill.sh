@@ -28,6 +28,11 @@
 #   DRILL_SCENARIO=ransomware the ransomware response instead of the server loss (tests/lab/ransomware.sh): the
 #                             attack, then playbooks/ransomware_response.yml end to end and its proofs (restic,
 #                             the backend given; --small gives 8 MiB of data, --tool does not apply)
+#   DRILL_SCENARIO=fleet      a rack lost (tests/lab/fleet.sh): the PostgreSQL host, an application host that needs
+#                             it and a worker that needs the application, restored together onto three fresh
+#                             replacements by playbooks/restore_server.yml, services in dependency order across
+#                             hosts (restore_server_after_hosts), the fleet report checked; --small adds a cycle
+#                             across hosts and a failed dependency (restic, the backend given; --tool does not apply)
 #   --slot N                  which set of lab addresses and container names, 0 to 9 (or DRILL_SLOT; default 1):
 #                             drills with different slots run side by side. Slot N uses 127.0.0.(10N+10) to (10N+14).
 # Every restore cuts over (DNS record app.lab.restoreops.test in the lab's BIND, updated with TSIG) only after its
@@ -71,8 +76,8 @@ case "$OS" in debian12) RELEASE=bookworm ;; debian13) RELEASE=trixie ;;
 case "$CONTROLLER" in host|2.19) CONTROLLER=host ;; 2.21) ;;
   *) echo "drill.sh: the controller is host (ansible-core 2.19) or 2.21, not '$CONTROLLER'" >&2; usage ;; esac
 SCENARIO=${DRILL_SCENARIO:-restore}
-case "$SCENARIO" in restore|ransomware) ;;
-  *) echo "drill.sh: DRILL_SCENARIO is restore or ransomware, not '$SCENARIO'" >&2; usage ;; esac
+case "$SCENARIO" in restore|ransomware|fleet) ;;
+  *) echo "drill.sh: DRILL_SCENARIO is restore, ransomware or fleet, not '$SCENARIO'" >&2; usage ;; esac
 [[ "$SLOT" =~ ^[0-9]$ ]] || { echo "drill.sh: the slot is 0 to 9, not '$SLOT'" >&2; usage; }
 if [ "$SMALL" = 1 ]; then DATA_MIB=${DRILL_DATA_MIB:-8}; SCAN=1; else DATA_MIB=${DRILL_DATA_MIB:-64}; SCAN=0; fi
 
@@ -349,6 +354,10 @@ if [ "$SCENARIO" = ransomware ]; then
   # shellcheck source=ransomware.sh
   . "$HERE/ransomware.sh"
 fi
+if [ "$SCENARIO" = fleet ]; then
+  # shellcheck source=fleet.sh
+  . "$HERE/fleet.sh"
+fi
 
 say "incident: $PROD is destroyed"
 incident=$(date -u +%Y-%m-%dT%H:%M:%S+0000)
@@ -570,6 +579,7 @@ PY
   say "the re-run resumes the interrupted restore and must PASS"
 }
 
+[ "$SCENARIO" != fleet ] || fleet_drill
 if [ "$SMALL" = 1 ]; then
   fresh_replacement restic
   restore_cmd restic
