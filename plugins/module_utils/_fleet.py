@@ -92,7 +92,8 @@ def _num(value: Any) -> float | None:
         return None
 
 
-def report(reports: Mapping[str, Any], after: Mapping[str, Any], done: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def report(reports: Mapping[str, Any], after: Mapping[str, Any],
+           done: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The fleet report from each host's restore report (``{host: report or None}``) and its dependencies.
 
     Every host's phases on one clock (seconds since the first host started), the fleet's time to service (when the
@@ -117,14 +118,16 @@ def report(reports: Mapping[str, Any], after: Mapping[str, Any], done: Mapping[s
         r = reports[host] if isinstance(reports[host], Mapping) else None
         if r is None:
             earlier = bool(done.get(host))
-            hosts.append({"host": host, "result": "DONE" if earlier else "NO REPORT", "level": level.get(host), "after_hosts": deps[host],
+            hosts.append({"host": host, "result": "DONE" if earlier else "NO REPORT", "level": level.get(host),
+                          "after_hosts": deps[host],
                           "started_offset": None, "rto_seconds": None, "in_service_offset": None,
                           "services_offset": None, "waited_seconds": None, "phases": [], "failure": {} if earlier else {
                               "phase": "setup", "msg": "no restore report: the host did not reach the restore"}})
             continue
         start = _num(r.get("started_unix")) or origin
         shift = start - origin
-        phases = [dict(p, start_offset=round(float(p.get("start_offset") or 0) + shift, 2)) for p in r.get("phases") or []]
+        phases = [dict(p, start_offset=round(float(p.get("start_offset") or 0) + shift, 2))
+                  for p in r.get("phases") or []]
         rto = _num(r.get("rto_seconds"))
         served = round(shift + rto, 1) if rto is not None and r.get("result") == "PASS" else None
         if served is not None:
@@ -137,7 +140,8 @@ def report(reports: Mapping[str, Any], after: Mapping[str, Any], done: Mapping[s
             "started_offset": round(shift, 1), "rto_seconds": rto, "in_service_offset": served,
             "services_offset": services,
             # How long the host, its data in place, waited for the hosts it restores after.
-            "waited_seconds": round(max(0.0, services - ready), 1) if services is not None and ready is not None else None,
+            "waited_seconds": (round(max(0.0, services - ready), 1)
+                               if services is not None and ready is not None else None),
             "phases": phases, "failure": dict(r.get("failure") or {}),
         })
     passed = bool(hosts) and all(h["result"] in ("PASS", "DONE") for h in hosts) and bool(in_service)
@@ -157,7 +161,8 @@ def report(reports: Mapping[str, Any], after: Mapping[str, Any], done: Mapping[s
     }
 
 
-def _critical_path(last: str, deps: Mapping[str, Sequence[str]], in_service: Mapping[str, float]) -> list[dict[str, Any]]:
+def _critical_path(last: str, deps: Mapping[str, Sequence[str]],
+                   in_service: Mapping[str, float]) -> list[dict[str, Any]]:
     """From the last host in service back along the dependency that came into service last."""
     path = [last]
     while True:
@@ -169,7 +174,7 @@ def _critical_path(last: str, deps: Mapping[str, Sequence[str]], in_service: Map
 
 
 def _seconds(value: Any) -> str:
-    return "–" if value is None else f"{value} s"
+    return "-" if value is None else f"{value} s"
 
 
 def markdown(fleet: Mapping[str, Any]) -> str:
@@ -185,7 +190,8 @@ def markdown(fleet: Mapping[str, Any]) -> str:
     lines += ["", "| host | level | restores after | result | started | services start | waited | in service |",
               "| --- | ---: | --- | --- | ---: | ---: | ---: | ---: |"]
     for h in fleet["hosts"]:
-        lines.append(f"| {h['host']} | {'' if h['level'] is None else h['level']} | {', '.join(h['after_hosts']) or '–'} "
+        level = "" if h["level"] is None else h["level"]
+        lines.append(f"| {h['host']} | {level} | {', '.join(h['after_hosts']) or '-'} "
                      f"| {h['result']} | {_seconds(h['started_offset'])} | {_seconds(h['services_offset'])} "
                      f"| {_seconds(h['waited_seconds'])} | {_seconds(h['in_service_offset'])} |")
     if fleet.get("failed"):

@@ -126,8 +126,9 @@ def test_filters_refuse_non_dictionaries():
 
 def test_dependency_checks_say_which_host_is_not_in_service_and_where_it_stopped():
     from ansible_collections.restoreops.dr.plugins.filter.fleet import fleet_dependency_checks
+    phases = [[], [], [{"name": "preflight"}, {"name": "sanity"}], []]
     checks = fleet_dependency_checks(["db", "cache", "queue", "mail"], [1700000000.5, None, None, None],
-                                     [False, True, False, False], [[], [], [{"name": "preflight"}, {"name": "sanity"}], []])
+                                     [False, True, False, False], phases)
     assert [c["ok"] for c in checks] == [True, True, False, False]
     assert checks[2]["detail"] == "queue, which is not in service (its restore stopped in phase sanity)"
     assert checks[3]["detail"].endswith("(its restore did not start)")
