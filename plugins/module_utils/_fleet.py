@@ -133,15 +133,15 @@ def report(reports: Mapping[str, Any], after: Mapping[str, Any],
         if served is not None:
             in_service[host] = served
         services = next((p["start_offset"] for p in phases if p.get("name") == "services"), None)
-        ready = max((p["start_offset"] + float(p.get("seconds") or 0) for p in phases
-                     if p.get("name") not in ("services", "sanity", "cutover", "rebuild")), default=None)
+        # The role marks a phase "wait" from the end of a host's own work to its level's turn.
+        wait = next((p for p in phases if p.get("name") == "wait"), None)
         hosts.append({
             "host": host, "result": r.get("result"), "level": level.get(host), "after_hosts": deps[host],
             "started_offset": round(shift, 1), "rto_seconds": rto, "in_service_offset": served,
             "services_offset": services,
             # How long the host, its data in place, waited for the hosts it restores after.
-            "waited_seconds": (round(max(0.0, services - ready), 1)
-                               if services is not None and ready is not None else None),
+            "waited_seconds": (round(float(wait.get("seconds") or 0), 1) if wait is not None
+                               else 0.0 if services is not None else None),
             "phases": phases, "failure": dict(r.get("failure") or {}),
         })
     passed = bool(hosts) and all(h["result"] in ("PASS", "DONE") for h in hosts) and bool(in_service)

@@ -32,7 +32,8 @@
 #                             it and a worker that needs the application, restored together onto three fresh
 #                             replacements by playbooks/restore_server.yml, services in dependency order across
 #                             hosts (restore_server_after_hosts), the fleet report checked; --small adds a cycle
-#                             across hosts and a failed dependency (restic, the backend given; --tool does not apply)
+#                             across hosts and a failed dependency (--tool and --backend: the database host's
+#                             source; the two others restore from restic on S3). It adds slot addresses +5 to +8
 #   --slot N                  which set of lab addresses and container names, 0 to 9 (or DRILL_SLOT; default 1):
 #                             drills with different slots run side by side. Slot N uses 127.0.0.(10N+10) to (10N+14).
 # Every restore cuts over (DNS record app.lab.restoreops.test in the lab's BIND, updated with TSIG) only after its

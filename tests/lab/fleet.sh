@@ -6,7 +6,8 @@
 #    (rdr-worker) whose health needs the application; each backed up with restic to its own S3 repository, its key
 #    escrowed (playbooks/lab/fleet_production.yml). They reach each other by service name (db.fleet.lab,
 #    app.fleet.lab), as through the site's name service;
-# 2. all three are lost together; three fresh replacements start, whose names point at each other;
+# 2. all three are lost together; three fresh replacements start, whose names point at each other; the database
+#    host is restored from restic on the backend given, or with --tool borg from borg over SSH;
 # 3. --small (make test): a dependency cycle across hosts is refused before anything moves; then the database
 #    host's sanity fails (a wrong expected order count): its services and cut-over stop there, and the application
 #    host and the worker start none of their services, each naming the host it waits for;
@@ -48,7 +49,7 @@ say "incident: the rack is lost: $APP and $WORKER are destroyed with $PROD"
 destroy "$C-app" "$APP_ADDR"; destroy "$C-worker" "$WORKER_ADDR"
 echo "lost at $incident; the database held $expected_orders orders"
 
-say "three fresh replacements: $NEW (database), $APP_NEW (application), $WORKER_NEW (worker)"
+say "three fresh replacements: $NEW (database, from $TOOL), $APP_NEW (application), $WORKER_NEW (worker)"
 fleet_replacements() {
   destroy "$C-new" "$NEW_ADDR"; destroy "$C-app-new" "$APP_NEW_ADDR"; destroy "$C-worker-new" "$WORKER_NEW_ADDR"
   host "$C-new" "$NEW" "$NEW_ADDR" -v "$D/offsite:/offsite"
@@ -63,6 +64,13 @@ mkdir -p "$D/host_vars/$NEW" "$D/group_vars/fleet_replacement"
 cp "$ROOT/playbooks/lab/drill_restore_vars.yml" "$D/host_vars/$NEW/restore.yml"
 echo 'restore_server_report_dir: "{{ drill_dir }}/reports/fleet"' > "$D/host_vars/$NEW/zz-fleet.yml"
 cp "$ROOT/playbooks/lab/fleet_restore_vars.yml" "$D/group_vars/fleet_replacement/restore.yml"
+if [ "$TOOL" = borg ]; then
+  # --tool borg: the database host from borg over SSH (drill_restore_vars_borg.yml on top of the drill's settings:
+  # the files of a host_vars directory load in name order), with its own key on the backup server first.
+  cp "$ROOT/playbooks/lab/drill_restore_vars_borg.yml" "$D/host_vars/$NEW/tool-borg.yml"
+  "${PLAY[@]}" "$ROOT/playbooks/lab/drill_replacement.yml" >"$D/replacement.log" 2>&1 \
+    || { tail -30 "$D/replacement.log"; fail "the database host's replacement: its access to the borg server"; }
+fi
 FLEET=("${PLAY[@]}" "$ROOT/playbooks/restore_server.yml" -e restore_server_group=replacement:fleet_replacement
        -e "restore_server_incident_time=$incident")
 FR="$D/reports/fleet"

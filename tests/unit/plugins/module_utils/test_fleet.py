@@ -53,9 +53,10 @@ def test_filter_input_must_be_a_dictionary():
         fleet_levels(["a"])
 
 
-def host_report(start, rto, result="PASS", failure=None, data=30.0):
+def host_report(start, rto, result="PASS", failure=None, data=30.0, wait=None):
     phases = [{"name": "preflight", "status": "ok", "start_offset": 0.0, "seconds": 5.0},
               {"name": "data", "status": "ok", "start_offset": 5.0, "seconds": data},
+              *([{"name": "wait", "status": "ok", "start_offset": 35.0, "seconds": wait}] if wait else []),
               {"name": "services", "status": "ok", "start_offset": rto - 10 if rto else 40.0, "seconds": 5.0},
               {"name": "sanity", "status": "ok", "start_offset": rto - 5 if rto else 45.0, "seconds": 5.0}]
     return {"result": result, "started_unix": start, "rto_seconds": rto if result == "PASS" else None,
@@ -63,8 +64,8 @@ def host_report(start, rto, result="PASS", failure=None, data=30.0):
 
 
 def test_fleet_passes_with_time_to_service_and_critical_path():
-    reports = {"db": host_report(1000.0, 50.0), "app": host_report(1001.0, 80.0), "worker": host_report(1000.5, 95.0),
-               "cron": host_report(1000.0, 120.0)}
+    reports = {"db": host_report(1000.0, 50.0), "app": host_report(1001.0, 80.0, wait=35.0),
+               "worker": host_report(1000.5, 95.0, wait=50.0), "cron": host_report(1000.0, 120.0)}
     fleet = fleet_report(reports, AFTER)
     assert fleet["result"] == "PASS" and fleet["passed"] == 4 and fleet["levels"] == 3
     # cron (level 0, no dependants) comes into service last: the path is cron alone.
@@ -75,7 +76,7 @@ def test_fleet_passes_with_time_to_service_and_critical_path():
     # The phases are on the fleet's clock: app's data phase starts 1 s + 5 s after the first host started.
     assert [p["start_offset"] for p in by_host["app"]["phases"]][:2] == [1.0, 6.0]
     # app's data was in place at 1 + 35 s; its services started at 1 + 70 s: it waited 35 s (for db).
-    assert by_host["app"]["waited_seconds"] == 35.0
+    assert by_host["app"]["waited_seconds"] == 35.0 and by_host["db"]["waited_seconds"] == 0.0
     assert [h["host"] for h in fleet["hosts"]] == ["cron", "db", "app", "worker"]
 
 
