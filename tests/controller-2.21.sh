@@ -2,9 +2,9 @@
 # The ansible-core 2.21 line of `make test` (or `make test-2.21` alone), run from the Debian 13 controller container
 # (restoreops-dr/controller-2.21, Python 3.13, the venv of requirements-2.21.txt): the unit tests, ansible-test sanity
 # (the ignore files stay empty), the integration targets against Debian 13's tools (borg 1.4, restic 0.18,
-# PostgreSQL 17, rsnapshot 1.5) and the small drill on Debian 13 hosts without faults (restic from the append-only REST
-# server, then borg over SSH). Unit and integration run with `--network none`: the container has a loopback of its own,
-# so the targets' fixed ports never meet the host's. Sanity needs the package index (below); the drill uses host
+# PostgreSQL 17, rsnapshot 1.5) and the fleet drill's small version on Debian 13 hosts (DRILL_SCENARIO=fleet: the
+# database host from borg over SSH, the application host and the worker from restic on S3). Unit and integration run
+# with `--network none`: the container has a loopback of its own, so the targets' fixed ports never meet the host's. Sanity needs the package index (below); the drill uses host
 # networking, as every lab host does.
 # Each part runs to its end even after a failure; output in .lab/logs/2.21-<part>.log; the outcome goes to
 # $LAB_SUMMARY (see tests/run-lab-suites.sh). Expects the lab to be up (tests/lab/lab with-lab).
@@ -70,5 +70,9 @@ want sanity && part 2.21-sanity sanity_in_controller bash -c "set -e; tests/sani
   for f in tests/sanity/ignore-*.txt; do test ! -s \"\$f\" || { echo \"\$f is not empty\"; exit 1; }; done"
 want integration && part 2.21-integration in_controller bash -c \
   "cd '$TREE' && ansible-test integration --local --python 3.13 --color no --continue-on-error ${TARGETS:-}"
-want drill && part 2.21-drill-debian13 tests/lab/drill.sh --small --no-faults --backend rest --os debian13 --controller 2.21 --slot 2
+# The fleet drill's small version (three Debian 13 hosts lost together, restored in dependency order; the database
+# host from borg over SSH, the others from restic on S3; a cycle and a failed dependency first): the host line's
+# drill covers the single-host restores from restic and borg on Debian 12.
+want drill && part 2.21-drill-fleet-debian13 env DRILL_SCENARIO=fleet \
+  tests/lab/drill.sh --small --tool borg --os debian13 --controller 2.21 --slot 2
 exit $rc

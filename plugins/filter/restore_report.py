@@ -261,6 +261,7 @@ def restore_report(state: Mapping[str, Any]) -> Dict[str, Any]:
         "check_mode": check_mode,
         "started": _utc(started),
         "finished": _utc(finished),
+        "started_unix": round(started, 3),
         "finished_unix": round(finished, 3),
         # Time to service: start -> sanity passed (and the cut-over done, where there is one).
         "rto_seconds": rto,

@@ -35,6 +35,12 @@
 #   DRILL_SCENARIO=ransomware the ransomware response instead of the server loss (tests/lab/ransomware.sh): the
 #                             attack, then playbooks/ransomware_response.yml end to end and its proofs (restic,
 #                             the backend given; --small gives 8 MiB of data, --tool does not apply)
+#   DRILL_SCENARIO=fleet      a rack lost (tests/lab/fleet.sh): the PostgreSQL host, an application host that needs
+#                             it and a worker that needs the application, restored together onto three fresh
+#                             replacements by playbooks/restore_server.yml, services in dependency order across
+#                             hosts (restore_server_after_hosts), the fleet report checked; --small adds a cycle
+#                             across hosts and a failed dependency (--tool and --backend: the database host's
+#                             source; the two others restore from restic on S3). It adds slot addresses +5 to +8
 #   --slot N                  which set of lab addresses and container names, 0 to 9 (or DRILL_SLOT; default 1):
 #                             drills with different slots run side by side. Slot N uses 127.0.0.(10N+10) to (10N+14).
 # Every restore cuts over (DNS record app.lab.restoreops.test in the lab's BIND, updated with TSIG) only after its
@@ -79,8 +85,8 @@ case "$OS" in debian12) RELEASE=bookworm ;; debian13) RELEASE=trixie ;;
 case "$CONTROLLER" in host|2.19) CONTROLLER=host ;; 2.21) ;;
   *) echo "drill.sh: the controller is host (ansible-core 2.19) or 2.21, not '$CONTROLLER'" >&2; usage ;; esac
 SCENARIO=${DRILL_SCENARIO:-restore}
-case "$SCENARIO" in restore|ransomware) ;;
-  *) echo "drill.sh: DRILL_SCENARIO is restore or ransomware, not '$SCENARIO'" >&2; usage ;; esac
+case "$SCENARIO" in restore|ransomware|fleet) ;;
+  *) echo "drill.sh: DRILL_SCENARIO is restore, ransomware or fleet, not '$SCENARIO'" >&2; usage ;; esac
 case "$RUNNER" in 0|"") RUNNER=0 ;; 1) [ "$CONTROLLER" = host ] \
   || { echo "drill.sh: --runner runs ansible-runner on this machine (controller host), not in the 2.21 container" >&2; usage; } ;;
   *) echo "drill.sh: DRILL_RUNNER is 0 or 1, not '$RUNNER'" >&2; usage ;; esac
@@ -361,6 +367,10 @@ if [ "$SCENARIO" = ransomware ]; then
   # shellcheck source=ransomware.sh
   . "$HERE/ransomware.sh"
 fi
+if [ "$SCENARIO" = fleet ]; then
+  # shellcheck source=fleet.sh
+  . "$HERE/fleet.sh"
+fi
 
 say "incident: $PROD is destroyed"
 incident=$(date -u +%Y-%m-%dT%H:%M:%S+0000)
@@ -613,6 +623,7 @@ PY
   say "the re-run resumes the interrupted restore and must PASS"
 }
 
+[ "$SCENARIO" != fleet ] || fleet_drill
 if [ "$SMALL" = 1 ]; then
   fresh_replacement restic
   restore_cmd restic
