@@ -199,10 +199,11 @@ def markdown(fleet: Mapping[str, Any]) -> str:
         lines += [f"- {f['host']}: phase {f['phase']}: {f['msg']}" for f in fleet["failed"]]
     lines += ["", "## Phases (seconds since the first host started)", ""]
     for h in fleet["hosts"]:
-        lines.append(f"- {h['host']}: " + ", ".join(
-            f"{p['name']} {p['start_offset']}+{p.get('seconds', 0)} s" + ("" if p.get("status", "ok") == "ok" else
-                                                                         f" ({p['status']})")
-            for p in h["phases"]))
+        rows = []
+        for p in h["phases"]:
+            status = "" if p.get("status", "ok") == "ok" else f" ({p['status']})"
+            rows.append(f"{p['name']} {p['start_offset']}+{p.get('seconds', 0)} s{status}")
+        lines.append(f"- {h['host']}: " + ", ".join(rows))
     return "\n".join(lines) + "\n"
 
 
