@@ -25,10 +25,10 @@
 #                             end every output, report, journal and sampled command line is scanned for the drill's
 #                             secrets (tests/lab/secret_scan.py): one hit fails the drill
 #   --small --no-faults       8 MiB, one restore from restic (the backend given) and one from borg, no faults
-#   --runner                  the restore that must PASS (restic's with --small; the tool's otherwise) runs through
+#   --runner                  the restore that must PASS (borg's with --small; the tool's otherwise) runs through
 #                             `ansible-runner run` on a private data directory, as AWX runs a job (or DRILL_RUNNER=1;
 #                             controller host only): first two jobs without restore_server_report_dir (dr_drill.yml
-#                             and restore_server.yml) that must be refused at their start, nothing moved; then the
+#                             and restore_server.yml) that must be refused at their start, nothing changed; then the
 #                             restore, checked from the runner's artifacts: status, rc, the report, the PASS lines and
 #                             the progress lines in the job events, and none of the drill's secrets (given as extra
 #                             variables) in any artifact file (tests/lab/runner_job.py)
@@ -399,7 +399,9 @@ print(f"drill history: {entry['result']} {entry['failed_item'] or ''} RTO {entry
 PY
 }
 # --runner: the restore of RUNNER_TOOL as AWX runs it, through ansible-runner on a private data directory.
-if [ "$SMALL" = 1 ]; then RUNNER_TOOL=restic; else RUNNER_TOOL=$TOOL; fi
+# With --small it is the borg restore onto a fresh replacement (the restic one resumes after the faults, with
+# little or nothing left to transfer, so no progress to show).
+if [ "$SMALL" = 1 ]; then RUNNER_TOOL=borg; else RUNNER_TOOL=$TOOL; fi
 runner_restore() { # TOOL: two jobs refused for want of a persistent report directory, then the restore; RTO[TOOL]
   local tool=$1 pdd="$D/runner" start vars=(--vars-file "$ROOT/playbooks/lab/drill_restore_vars.yml") v env=()
   say "restore from $tool through ansible-runner (as AWX runs a job): private data directory $pdd"
