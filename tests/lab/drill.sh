@@ -411,14 +411,18 @@ runner_restore() { # TOOL: two jobs refused for want of a persistent report dire
     --extra "dr_drill_history_file=$HISTORY" --extra "drill_expected_orders=$expected_orders" \
     --extra "restore_server_incident_time=$incident" --extra restore_server_progress_interval=1 \
     || fail "ansible-runner: the private data directory"
+  # The replacement may hold an interrupted restore (the small drill's faults): the refused jobs must leave it as is.
+  local before
+  before=$(replacement_state)
   python3 "$HERE/runner_job.py" drill-refused "$pdd" no-report-dir dr_drill.yml restore_server_report_dir \
     --history "$HISTORY" >"$D/runner-refused.log" 2>&1 || { cat "$D/runner-refused.log"; fail "ansible-runner: dr_drill.yml"; }
   cat "$D/runner-refused.log"
-  nothing_moved runner-dr-drill
+  [ "$(replacement_state)" = "$before" ] || fail "runner-dr-drill: the refused job changed the replacement"
   python3 "$HERE/runner_job.py" drill-refused "$pdd" no-report-dir-role restore_server.yml restore_server_report_dir \
     >"$D/runner-refused-role.log" 2>&1 || { cat "$D/runner-refused-role.log"; fail "ansible-runner: restore_server.yml"; }
   cat "$D/runner-refused-role.log"
-  nothing_moved runner-restore-server
+  [ "$(replacement_state)" = "$before" ] || fail "runner-restore-server: the refused job changed the replacement"
+  echo "the replacement is unchanged after both refused jobs (every path under /srv and /var/lib/restoreops, sizes, mtimes)"
   echo "RELIABILITY fault drill-runner-report-dir-in-ee-refused-before-data-moves"
   start=$SECONDS
   python3 "$HERE/runner_job.py" drill-restore "$pdd" "restore-$tool" dr_drill.yml "$NEW" --secrets "$D/secrets/all.txt" \
@@ -513,6 +517,9 @@ expect_failure() { # NAME PATTERN CMD... : the command must fail and print PATTE
 nothing_moved() {
   docker exec "$C-new" test ! -e /var/lib/restoreops/staging || fail "$1: data moved (staging exists)"
   docker exec "$C-new" test ! -e /srv/app || fail "$1: /srv/app exists"
+}
+replacement_state() { # every path under the restore's places on the replacement, with its size and mtime, hashed
+  docker exec "$C-new" sh -c 'find /srv /var/lib/restoreops -xdev -printf "%p %s %T@\n" 2>/dev/null | sort | sha256sum'
 }
 run_faults() { # the eight faults on restic, on the replacement just started
   local key="$ESCROW_DIR/keys/$PROD/$RESTIC_KEY.restic.pass"
