@@ -117,6 +117,7 @@ FLEET_SECONDS=$((SECONDS - start))
 
 say "independent verification (the three hosts, from outside)"
 "${PLAY[@]}" "$ROOT/playbooks/lab/drill_verify.yml" -e "drill_expected_orders=$expected_orders" \
+  -e "drill_holes_expected=$(holes_expected "$FR/$NEW/report.json")" \
   | grep -E "msg|ok=|failed=" || fail "the database host's verification failed"
 "${PLAY[@]}" "$ROOT/playbooks/lab/fleet_verify.yml" -e "drill_expected_orders=$expected_orders" \
   | grep -E "msg|ok=|failed=" || fail "the application host's or the worker's verification failed"
