@@ -8,6 +8,8 @@ from typing import Any
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.restoreops.dr.plugins.module_utils._fleet import cycle
+
 
 def service_order(services: Any) -> list[dict[str, Any]]:
     """Topological order of ``[{name, after: [...]}, ...]``; ties keep the order given (stable Kahn's algorithm)."""
@@ -36,27 +38,12 @@ def service_order(services: Any) -> list[dict[str, Any]]:
     while pending:
         ready = [n for n in pending if all(d in done for d in deps[n])]
         if not ready:
-            raise AnsibleFilterError(f"service_order: dependency cycle among {', '.join(_cycle(pending, deps))}.")
+            raise AnsibleFilterError(f"service_order: dependency cycle among {' -> '.join(cycle(pending, deps))}.")
         for name in ready:
             order.append(name)
             done.add(name)
         pending = [n for n in pending if n not in done]
     return [by_name[n] for n in order]
-
-
-def _cycle(pending: list[str], deps: dict[str, list[str]]) -> list[str]:
-    """One cycle among the pending services, for the message (a -> b -> a)."""
-    start = pending[0]
-    path = [start]
-    seen = {start}
-    node = start
-    while True:
-        node = next(d for d in deps[node] if d in pending)
-        if node in seen:
-            loop = [*path[path.index(node):], node]
-            return [" -> ".join(loop)]
-        path.append(node)
-        seen.add(node)
 
 
 class FilterModule:

@@ -48,7 +48,7 @@ def levels(after: Mapping[str, Any]) -> dict[str, int]:
         ready = [h for h in pending if all(d in level and level[d] < depth for d in deps[h])]
         if not ready:
             raise FleetError("restore_server_after_hosts: dependency cycle across hosts "
-                             + " -> ".join(_cycle(pending, deps)))
+                             + " -> ".join(cycle(pending, deps)))
         for host in ready:
             level[host] = depth
         pending = [h for h in pending if h not in level]
@@ -56,8 +56,9 @@ def levels(after: Mapping[str, Any]) -> dict[str, int]:
     return level
 
 
-def _cycle(pending: Sequence[str], deps: Mapping[str, Sequence[str]]) -> list[str]:
-    """One cycle among the hosts left (a -> b -> a), for the message."""
+def cycle(pending: Sequence[str], deps: Mapping[str, Sequence[str]]) -> list[str]:
+    """One cycle among the nodes left unordered (a -> b -> a), for a message: from the first, along the first
+    dependency still pending. The services' order (filter service_order) names its cycles with it too."""
     path = [pending[0]]
     while True:
         node = next(d for d in deps[path[-1]] if d in pending)
